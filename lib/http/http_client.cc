@@ -1,0 +1,234 @@
+#include "lib/http/http_client.h"
+
+#include <httplib.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/common/status_macros.h"
+
+namespace hollowtrees::http {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct X509Deleter {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+
+// Every certificate in a PEM bundle.
+absl::StatusOr<std::vector<X509Ptr>> ParseCerts(const std::string& pem, absl::string_view what) {
+  std::vector<X509Ptr> out;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) out.emplace_back(x);
+  BIO_free(bio);
+  if (out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " holds no PEM certificate"));
+  }
+  return out;
+}
+
+absl::StatusOr<PkeyPtr> ParseKey(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key == nullptr) return absl::InvalidArgumentError("client key holds no PEM private key");
+  return PkeyPtr(key);
+}
+
+class HttplibClient : public HttpClient {
+ public:
+  HttplibClient(HttpClientOptions options, Url url, std::vector<X509Ptr> cas, X509Ptr cert,
+                PkeyPtr key)
+      : options_(std::move(options)), url_(std::move(url)), cas_(std::move(cas)),
+        cert_(std::move(cert)), key_(std::move(key)) {}
+
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
+    std::unique_ptr<httplib::ClientImpl> conn = Acquire();
+    const absl::Duration timeout =
+        request.timeout > absl::ZeroDuration() ? request.timeout : options_.timeout;
+    conn->set_read_timeout(absl::ToChronoMicroseconds(timeout));
+    conn->set_write_timeout(absl::ToChronoMicroseconds(timeout));
+
+    httplib::Request req;
+    req.method = request.method;
+    req.path = url_.path + request.path;
+    for (const auto& [k, v] : request.headers) req.headers.emplace(k, v);
+    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+        request.method == "PATCH") {
+      req.body = request.body;
+      if (!request.content_type.empty()) req.headers.emplace("Content-Type", request.content_type);
+    }
+    httplib::Result res = conn->send(req);
+    if (!res) {
+      const std::string why = httplib::to_string(res.error());
+      return absl::UnavailableError(absl::StrCat(request.method, " ", url_.scheme, "://",
+                                                 url_.host, ":", url_.port, req.path, ": ", why));
+    }
+    HttpResponse out;
+    out.status = res->status;
+    out.body = std::move(res->body);
+    for (const auto& [k, v] : res->headers) out.headers.emplace_back(k, v);
+    Release(std::move(conn));
+    return out;
+  }
+
+ private:
+  std::unique_ptr<httplib::ClientImpl> Acquire() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+      }
+    }
+    return Connect();
+  }
+
+  void Release(std::unique_ptr<httplib::ClientImpl> conn) {
+    absl::MutexLock lock(&mu_);
+    if (static_cast<int>(idle_.size()) < options_.max_idle_connections) {
+      idle_.push_back(std::move(conn));
+    }
+  }
+
+  std::unique_ptr<httplib::ClientImpl> Connect() {
+    std::unique_ptr<httplib::ClientImpl> c;
+    if (url_.scheme == "https") {
+      std::unique_ptr<httplib::SSLClient> ssl;
+      if (cert_ && key_) {
+        ssl = std::make_unique<httplib::SSLClient>(url_.host, url_.port, cert_.get(), key_.get());
+      } else {
+        ssl = std::make_unique<httplib::SSLClient>(url_.host, url_.port);
+      }
+      if (!cas_.empty()) {
+        // The SSL context takes ownership of the store: one per connection.
+        X509_STORE* store = X509_STORE_new();
+        for (const auto& ca : cas_) X509_STORE_add_cert(store, ca.get());
+        ssl->set_ca_cert_store(store);
+      }
+      ssl->enable_server_certificate_verification(!options_.tls.insecure_skip_verify);
+      c = std::move(ssl);
+    } else {
+      c = std::make_unique<httplib::ClientImpl>(url_.host, url_.port);
+    }
+    c->set_tcp_nodelay(true);
+    c->set_keep_alive(true);
+    c->set_connection_timeout(absl::ToChronoMicroseconds(options_.connect_timeout));
+    return c;
+  }
+
+  const HttpClientOptions options_;
+  const Url url_;
+  const std::vector<X509Ptr> cas_;
+  const X509Ptr cert_;
+  const PkeyPtr key_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<httplib::ClientImpl>> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+std::string HttpResponse::Header(absl::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (absl::EqualsIgnoreCase(k, name)) return v;
+  }
+  return "";
+}
+
+absl::StatusOr<Url> ParseUrl(absl::string_view text) {
+  Url url;
+  const size_t sep = text.find("://");
+  if (sep == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("bad URL \"", text, "\": no scheme"));
+  }
+  url.scheme = absl::AsciiStrToLower(text.substr(0, sep));
+  if (url.scheme != "http" && url.scheme != "https") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad URL \"", text, "\": scheme must be http or https"));
+  }
+  absl::string_view rest = text.substr(sep + 3);
+  const size_t slash = rest.find('/');
+  absl::string_view authority = rest.substr(0, slash);
+  if (slash != absl::string_view::npos) {
+    url.path = std::string(rest.substr(slash));
+    while (!url.path.empty() && url.path.back() == '/') url.path.pop_back();
+  }
+  url.port = url.scheme == "https" ? 443 : 80;
+  absl::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("bad URL \"", text, "\": unclosed ["));
+    }
+    url.host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size() && authority[close + 1] == ':') {
+      port_text = authority.substr(close + 2);
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != absl::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (url.host.empty()) return absl::InvalidArgumentError(absl::StrCat("bad URL \"", text, "\": no host"));
+  if (!port_text.empty() &&
+      (!absl::SimpleAtoi(port_text, &url.port) || url.port <= 0 || url.port > 65535)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad URL \"", text, "\": bad port"));
+  }
+  return url;
+}
+
+absl::StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientOptions& options) {
+  HT_ASSIGN_OR_RETURN(Url url, ParseUrl(options.base_url));
+  const TlsOptions& tls = options.tls;
+  std::vector<X509Ptr> cas;
+  X509Ptr cert;
+  PkeyPtr key;
+  std::string ca_pem = tls.ca_pem;
+  if (!tls.ca_file.empty()) {
+    HT_ASSIGN_OR_RETURN(std::string file_pem, ReadFile(tls.ca_file, "CA file"));
+    ca_pem += "\n" + file_pem;
+  }
+  if (!ca_pem.empty()) {
+    HT_ASSIGN_OR_RETURN(cas, ParseCerts(ca_pem, "the CA bundle"));
+  }
+  std::string cert_pem = tls.cert_pem;
+  if (!tls.cert_file.empty()) {
+    HT_ASSIGN_OR_RETURN(cert_pem, ReadFile(tls.cert_file, "client certificate"));
+  }
+  std::string key_pem = tls.key_pem;
+  if (!tls.key_file.empty()) {
+    HT_ASSIGN_OR_RETURN(key_pem, ReadFile(tls.key_file, "client key"));
+  }
+  if (cert_pem.empty() != key_pem.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs its key, and a key its certificate");
+  }
+  if (!cert_pem.empty()) {
+    HT_ASSIGN_OR_RETURN(auto certs, ParseCerts(cert_pem, "the client certificate"));
+    cert = std::move(certs.front());
+    HT_ASSIGN_OR_RETURN(key, ParseKey(key_pem));
+  }
+  return std::make_unique<HttplibClient>(options, std::move(url), std::move(cas), std::move(cert),
+                                         std::move(key));
+}
+
+}  // namespace hollowtrees::http

@@ -1,0 +1,62 @@
+#include "lib/http/server_util.h"
+
+#include <httplib.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace hollowtrees::http {
+
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text) {
+  HostPort out;
+  absl::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == absl::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return absl::InvalidArgumentError(absl::StrCat("bad address \"", text, "\": want [V6]:PORT"));
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("bad address \"", text, "\": want HOST:PORT"));
+    }
+    out.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  if (out.host.empty()) out.host = "0.0.0.0";
+  if (!absl::SimpleAtoi(port_text, &out.port) || out.port < 0 || out.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad address \"", text, "\": port must be a number from 0 to 65535"));
+  }
+  return out;
+}
+
+void ConfigureServer(httplib::Server& server, const ServerOptions& options) {
+  server.set_tcp_nodelay(true);
+  const int threads = options.threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.set_payload_max_length(options.max_body_bytes);
+  const auto io = absl::ToChronoMicroseconds(options.io_timeout);
+  server.set_read_timeout(io);
+  server.set_write_timeout(io);
+  server.set_keep_alive_max_count(100000);
+}
+
+absl::StatusOr<int> Bind(httplib::Server& server, const HostPort& address) {
+  if (address.port == 0) {
+    const int port = server.bind_to_any_port(address.host);
+    if (port <= 0) {
+      return absl::UnavailableError(absl::StrCat("cannot bind ", address.host, ":0"));
+    }
+    return port;
+  }
+  if (!server.bind_to_port(address.host, address.port)) {
+    return absl::UnavailableError(absl::StrCat("cannot bind ", address.host, ":", address.port,
+                                               " (address in use or not permitted)"));
+  }
+  return address.port;
+}
+
+}  // namespace hollowtrees::http

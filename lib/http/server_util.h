@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace hollowtrees::http {
+
+struct HostPort {
+  std::string host;  // "0.0.0.0" when the text had none (":9189")
+  int port = 0;
+};
+
+// Parses "HOST:PORT", ":PORT" or "[V6]:PORT". Port 0 asks for any free port.
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text);
+
+struct ServerOptions {
+  // Worker threads serving requests. Default 8.
+  int threads = 8;
+  // Largest accepted request body. Default 4 MiB.
+  size_t max_body_bytes = 4 << 20;
+  // Read/write timeouts per request. Default 10 s.
+  absl::Duration io_timeout = absl::Seconds(10);
+};
+
+// Applies the house defaults to a cpp-httplib server: TCP_NODELAY (without it
+// cpp-httplib serves ~150 req/s), thread pool, body limit and timeouts.
+void ConfigureServer(httplib::Server& server, const ServerOptions& options);
+
+// Binds the server to `address` and returns the bound port (the chosen one
+// for port 0). Unavailable when the address is taken.
+absl::StatusOr<int> Bind(httplib::Server& server, const HostPort& address);
+
+}  // namespace hollowtrees::http

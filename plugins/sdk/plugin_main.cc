@@ -1,0 +1,60 @@
+#include "plugins/sdk/plugin_main.h"
+
+#include <csignal>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "lib/common/logging.h"
+#include "lib/common/signals.h"
+#include "plugins/sdk/server.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "", "HOST:PORT to serve gRPC on (port 0: any free port)");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+ABSL_FLAG(std::string, log_format, "text", "text or json");
+ABSL_FLAG(int, max_concurrent_calls, 64, "calls handled at once");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
+          "on SIGTERM, how long running calls may take to finish");
+
+namespace hollowtrees::plugin {
+
+int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactory& factory) {
+  // Before any thread starts, so that only the waiter sees these signals.
+  SignalWaiter signals({SIGTERM, SIGINT});
+  absl::SetProgramUsageMessage(
+      absl::StrCat(info.name, ": a Hollowtrees action plugin (gRPC). ", info.usage));
+  absl::ParseCommandLine(argc, argv);
+
+  LogOptions log_options{absl::GetFlag(FLAGS_log_level), absl::GetFlag(FLAGS_log_format)};
+  auto logger = MakeLogger(info.name, log_options);
+  if (!logger.ok()) {
+    fprintf(stderr, "%s: %s\n", info.name, std::string(logger.status().message()).c_str());
+    return 2;
+  }
+  auto plugin = factory(**logger);
+  if (!plugin.ok()) {
+    (*logger)->critical("cannot start: {}", plugin.status().message());
+    return 1;
+  }
+  PluginServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen).empty() ? info.default_listen
+                                                       : absl::GetFlag(FLAGS_listen);
+  options.max_concurrent_calls = absl::GetFlag(FLAGS_max_concurrent_calls);
+  auto server = PluginServer::Start(**plugin, options, **logger);
+  if (!server.ok()) {
+    (*logger)->critical("cannot start: {}", server.status().message());
+    return 1;
+  }
+  const size_t colon = options.listen.rfind(':');
+  (*logger)->info("listening on {}:{}", options.listen.substr(0, colon), (*server)->port());
+  const int sig = signals.Wait();
+  (*logger)->info("received signal {}, shutting down (grace {})", sig,
+                  absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  (*logger)->info("stopped");
+  return 0;
+}
+
+}  // namespace hollowtrees::plugin

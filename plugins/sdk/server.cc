@@ -1,0 +1,104 @@
+#include "plugins/sdk/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "hollowtrees/plugin/v1/plugin.grpc.pb.h"
+#include "lib/common/logging.h"
+#include "lib/common/thread_pool.h"
+#include "spdlog/spdlog.h"
+
+namespace hollowtrees::plugin {
+
+namespace pb = hollowtrees::plugin::v1;
+
+class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
+ public:
+  Impl(ActionPlugin& plugin, spdlog::logger& logger, int threads)
+      : plugin_(plugin), logger_(logger), pool_(threads) {}
+
+  grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx, const pb::HandleRequest* req,
+                                   pb::HandleResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    // Long actions never block a gRPC callback thread.
+    pool_.Schedule([this, ctx, req, resp, reactor] {
+      Request request = DecodeRequest(*req);
+      Context context;
+      context.logger = &logger_;
+      const auto deadline = ctx->deadline();
+      if (deadline != std::chrono::system_clock::time_point::max()) {
+        context.deadline = absl::FromChrono(deadline);
+      }
+      context.cancelled = [this, ctx] { return ctx->IsCancelled() || stopping_.load(); };
+      Result result;
+      try {
+        result = plugin_.Handle(request, context);
+      } catch (const std::exception& e) {
+        result = Result::Failed(absl::StrCat("plugin threw: ", e.what()));
+      } catch (...) {
+        result = Result::Failed("plugin threw a non-standard exception");
+      }
+      resp->set_outcome(result.outcome);
+      resp->set_message(result.message);
+      if (result.retry_after > absl::ZeroDuration()) {
+        const int64_t ms = absl::ToInt64Milliseconds(result.retry_after);
+        resp->mutable_retry_after()->set_seconds(ms / 1000);
+        resp->mutable_retry_after()->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+      }
+      logger_.log(result.outcome == pb::HandleResponse::OUTCOME_FAILED ? spdlog::level::warn
+                                                                        : spdlog::level::info,
+                  "event={} rule={} flow={} attempt={} outcome={} message={}", request.event_id,
+                  request.rule, request.flow_id, request.attempt,
+                  pb::HandleResponse::Outcome_Name(result.outcome), result.message);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  void Stop() { stopping_ = true; }
+
+ private:
+  ActionPlugin& plugin_;
+  spdlog::logger& logger_;
+  std::atomic<bool> stopping_{false};
+  ThreadPool pool_;
+};
+
+absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(
+    ActionPlugin& plugin, const PluginServerOptions& options, spdlog::logger& logger) {
+  std::unique_ptr<PluginServer> server(new PluginServer());
+  server->impl_ = std::make_unique<Impl>(plugin, logger, options.max_concurrent_calls);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->impl_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve gRPC on ", options.listen, " (address in use or invalid)"));
+  }
+  auto* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  health->SetServingStatus(options.health_service_name, true);
+  return server;
+}
+
+void PluginServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  impl_->Stop();
+  server_->Wait();
+}
+
+PluginServer::~PluginServer() {
+  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+  // impl_ (and its pool) is destroyed after the server: running calls finish.
+  server_.reset();
+  impl_.reset();
+}
+
+}  // namespace hollowtrees::plugin

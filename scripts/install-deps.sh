@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Hollowtrees needs, only when some are
+# missing (so a second run is instant). Run as root.
+#   scripts/install-deps.sh          build dependencies
+#   scripts/install-deps.sh --test   build and test dependencies (Prometheus,
+#                                    Alertmanager, the AWS CLI, botocore, ...)
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config ccache
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libyaml-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libabsl-dev
+  libssl-dev libsimdjson-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev
+)
+test_pkgs=(
+  prometheus prometheus-alertmanager awscli python3-botocore python3 openssl curl kubectl
+)
+
+pkgs=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian prometheus packages start nothing here (no systemd), and tests
+# start their own instances on loopback; make sure no packaged one runs.
