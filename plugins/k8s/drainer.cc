@@ -401,11 +401,14 @@ void Drainer::Evict(Work& work, const DrainOptions& options, absl::Time deadline
     // Sleep until the next thing is due.
     absl::Time wake = deadline;
     bool apps_left_now = false;
+    bool active_now = false;
     for (const auto& p : work.pods) {
-      if ((p.state == Work::kPending || p.state == Work::kWaiting) && !p.critical) {
-        apps_left_now = true;
+      if (p.state == Work::kPending || p.state == Work::kWaiting) {
+        active_now = true;
+        if (!p.critical) apps_left_now = true;
       }
     }
+    if (!active_now) return;
     for (const auto& p : work.pods) {
       if (p.state == Work::kWaiting ||
           (p.state == Work::kPending && (!p.critical || !apps_left_now || near))) {
