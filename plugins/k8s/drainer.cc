@@ -98,7 +98,7 @@ std::string DrainResult::Summary() const {
     absl::StrAppend(&s, " in ", Secs(took));
   } else {
     s = absl::StrCat("drain of node ", node, " incomplete after ", Secs(took), ": ",
-                     remaining.size(), " pod", remaining.size() == 1 ? "" : "s", " remain");
+                     remaining.size(), remaining.size() == 1 ? " pod remains" : " pods remain");
   }
   if (!remaining.empty()) {
     std::vector<std::string> parts;

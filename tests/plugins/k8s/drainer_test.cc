@@ -164,7 +164,7 @@ TEST_F(DrainerTest, BudgetThatNeverAllowsEndsAtTheDeadlineNamingThePod) {
   ASSERT_EQ(r.remaining.size(), 1u);
   EXPECT_THAT(r.remaining[0].reason, HasSubstr("blocked by a PodDisruptionBudget"));
   EXPECT_THAT(r.remaining[0].reason, HasSubstr("web-pdb"));
-  EXPECT_THAT(r.Summary(), HasSubstr("incomplete after 30s: 1 pod remain"));
+  EXPECT_THAT(r.Summary(), HasSubstr("incomplete after 30s: 1 pod remains"));
   EXPECT_EQ(Elapsed(), absl::Seconds(30));
   EXPECT_EQ(api_.PodKeysOnNode("node-1").size(), 1u);
 }
