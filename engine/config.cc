@@ -32,6 +32,9 @@ class Decoder {
     // yaml-cpp marks are 0-based; a node without a mark reports -1.
     problems_.push_back({m.line + 1, m.column + 1, std::move(message)});
   }
+  void ErrorAtMark(const YAML::Mark& m, std::string message) {
+    problems_.push_back({m.line + 1, m.column + 1, std::move(message)});
+  }
   void ErrorAt(int line, int col, std::string message) {
     problems_.push_back({line, col, std::move(message)});
   }
@@ -218,7 +221,9 @@ void DecodeRulePlugins(Decoder& d, const YAML::Node& n, const std::string& rule_
     const YAML::Node item = n[i];
     const std::string what = absl::StrCat(rule_label, " action_plugins[", i, "]");
     RulePluginRef ref;
-    YAML::Node name_node = item;
+    // A mark, not a Node: yaml-cpp's Node::operator= writes through to the
+    // node it refers to.
+    YAML::Mark name_mark = item.Mark();
     if (item.IsScalar()) {
       ref.name = item.Scalar();
     } else if (item.IsMap()) {
@@ -227,7 +232,7 @@ void DecodeRulePlugins(Decoder& d, const YAML::Node& n, const std::string& rule_
         d.Error(item, what + ": missing name");
         continue;
       }
-      name_node = item["name"];
+      name_mark = item["name"].Mark();
       if (!d.String(item["name"], what + ".name", &ref.name)) continue;
       if (item["timeout"]) {
         absl::Duration t;
@@ -248,7 +253,7 @@ void DecodeRulePlugins(Decoder& d, const YAML::Node& n, const std::string& rule_
       continue;
     }
     if (config.FindPlugin(ref.name) == nullptr) {
-      d.Error(name_node, absl::StrCat(what, ": unknown plugin \"", ref.name, "\""));
+      d.ErrorAtMark(name_mark, absl::StrCat(what, ": unknown plugin \"", ref.name, "\""));
     }
     rule->action_plugins.push_back(std::move(ref));
   }
