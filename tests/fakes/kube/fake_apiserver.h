@@ -17,7 +17,9 @@
 //   allowance is computed live: healthy (Ready, not terminating) pods minus
 //   the desired healthy count (minAvailable, or expected - maxUnavailable,
 //   percentages rounded up as the disruption controller does; expected pods =
-//   the sum of the owning ReplicaSets' replicas, else the pods selected).
+//   the sum of the owning ReplicaSets' replicas, else the pods selected;
+//   maxUnavailable and percentages over pods without a controller allow no
+//   disruption, as the disruption controller cannot scale them).
 // - Optionally (`reschedule`), a pod owned by a ReplicaSet that starts
 //   terminating is replaced at once by a new Ready pod on the schedulable
 //   node with the fewest pods, as controller, scheduler and kubelet together
