@@ -65,8 +65,10 @@ struct FakeApiServerOptions {
   std::vector<std::string> tokens;
   // Reported by /version.
   std::string git_version = "v1.30.0";
-  // Worker threads. Default 16.
-  int threads = 16;
+  // Worker threads. cpp-httplib holds a thread per open keep-alive
+  // connection, so this bounds the clients' connections (the real server, in
+  // Go, has no such bound). Default 128.
+  int threads = 128;
   // Replace terminating ReplicaSet pods (see above). Default on.
   bool reschedule = true;
 };
