@@ -117,6 +117,7 @@ rules:
   }
   EXPECT_THAT(flows, HasSubstr("drained node node-1: 5 evicted"));
 
+  http->reset();  // close keep-alive connections so the engine stops at once
   EXPECT_EQ((*engine)->Stop(), 0);
   EXPECT_EQ((*plugin)->Stop(), 0);
 }

@@ -448,3 +448,45 @@ TEST(ClientTimeoutTest, EveryRequestHasATimeout) {
 
 }  // namespace
 }  // namespace hollowtrees::kube
+
+namespace hollowtrees::kube {
+namespace {
+
+TEST(FakeApiServerBinaryTest, ServesStateFromAFileOverTls) {
+  const std::string dir = testing::MakeTempDir("fake-bin");
+  ASSERT_THAT(testing::WriteStringToFile(
+                  dir + "/state.json",
+                  R"({"nodes":[{"metadata":{"name":"n1"}}],
+                      "pods":[{"metadata":{"name":"p1","namespace":"default"},"spec":{"nodeName":"n1"}}]})"),
+              IsOk());
+  auto proc = testing::Subprocess::Start({testing::BinaryPath("fake-kube-apiserver"), "--listen",
+                                          "127.0.0.1:0", "--make_pki", dir, "--tokens", "a,b",
+                                          "--state", dir + "/state.json"});
+  ASSERT_THAT(proc, IsOk());
+  auto port = (*proc)->WaitForOutput("listening on 127.0.0.1:([0-9]+)");
+  ASSERT_THAT(port, IsOk()) << (*proc)->Output();
+  KubeConfig c;
+  c.server = absl::StrCat("https://127.0.0.1:", *port);
+  c.tls.ca_file = dir + "/ca.crt";
+  c.token = "b";
+  ASSERT_OK_AND_ASSIGN(auto client, KubeClient::Create(c));
+  ASSERT_OK_AND_ASSIGN(json pods, client->List("/api/v1/namespaces/default/pods"));
+  ASSERT_EQ(pods["items"].size(), 1u);
+  EXPECT_EQ(pods["items"][0]["metadata"]["name"], "p1");
+  ASSERT_OK_AND_ASSIGN(json version, client->Get("/version"));
+  EXPECT_EQ(version["gitVersion"], "v1.30.0");
+  client.reset();  // close its keep-alive connections: the server stops at once
+  EXPECT_EQ((*proc)->Stop(), 0);
+
+  ASSERT_THAT(testing::WriteStringToFile(dir + "/bad.json", R"({"nodes":[{"spec":{}}]})"), IsOk());
+  auto bad = testing::Subprocess::Start({testing::BinaryPath("fake-kube-apiserver"), "--state",
+                                         dir + "/bad.json"});
+  ASSERT_THAT(bad, IsOk());
+  auto code = (*bad)->Wait(absl::Seconds(20));
+  ASSERT_THAT(code, IsOk());
+  EXPECT_EQ(*code, 1);
+  EXPECT_THAT((*bad)->Output(), HasSubstr("without metadata.name"));
+}
+
+}  // namespace
+}  // namespace hollowtrees::kube
