@@ -158,6 +158,10 @@ std::string EventToJson(const Event& e) {
   if (e.data_is_binary) {
     out += R"(,"data_b64":)";
     AppendJsonString(out, absl::Base64Escape(data));
+  } else if (e.alert) {
+    // Our own rendering: valid JSON, embedded as it is (no second escaping).
+    out += R"(,"data_json":)";
+    out += data;
   } else {
     out += R"(,"data":)";
     AppendJsonString(out, data);
@@ -200,6 +204,21 @@ absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
       if (!absl::Base64Unescape(j.at("data_b64").get<std::string>(), &e->data)) {
         return absl::InvalidArgumentError("journal event data is not base64");
       }
+    } else if (j.contains("data_json")) {
+      // An alert: rebuild its details so that Data() renders it as before.
+      const auto& d = j.at("data_json");
+      AlertDetails a;
+      for (const auto& [k, v] : d.at("annotations").items()) a.annotations.emplace_back(k, v.get<std::string>());
+      for (const char* field : {"startsAt", "endsAt"}) {
+        const std::string text = d.at(field).get<std::string>();
+        if (text.empty()) continue;
+        auto t = ParseRfc3339(text);
+        if (!t.ok()) return t.status();
+        (std::string(field) == "startsAt" ? a.starts_at : a.ends_at) = *t;
+      }
+      a.generator_url = d.at("generatorURL").get<std::string>();
+      a.fingerprint = std::stoull(d.at("fingerprint").get<std::string>(), nullptr, 16);
+      e->alert = std::move(a);
     } else {
       e->data = j.at("data").get<std::string>();
     }
@@ -213,7 +232,7 @@ absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
     e->intake = static_cast<IntakeSource>(intake);
     e->received = absl::FromUnixNanos(j.at("received_ns").get<int64_t>());
     return EventPtr(std::move(e));
-  } catch (const nlohmann::json::exception& ex) {
+  } catch (const std::exception& ex) {  // nlohmann and std::stoull
     return absl::InvalidArgumentError(absl::StrCat("journal event: ", ex.what()));
   }
 }

@@ -107,17 +107,27 @@ std::string FormatRfc3339(absl::Time t) {
   const int64_t year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2);
   if (year < 0 || year > 9999) return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
   char buf[40];
-  int n = std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(year),
-                        month, day, static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60),
-                        static_cast<int>(rem % 60));
+  auto put = [&buf](int at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  buf[4] = '-';
+  put(5, month, 2);
+  buf[7] = '-';
+  put(8, day, 2);
+  buf[10] = 'T';
+  put(11, rem / 3600, 2);
+  buf[13] = ':';
+  put(14, rem / 60 % 60, 2);
+  buf[16] = ':';
+  put(17, rem % 60, 2);
+  int n = 19;
   if (nanos > 0) {
     // Shortest fraction, as Go and absl's %E*S write it.
-    char frac[12];
-    std::snprintf(frac, sizeof(frac), ".%09d", static_cast<int>(nanos));
-    int len = 10;
-    while (frac[len - 1] == '0') --len;
-    std::memcpy(buf + n, frac, len);
-    n += len;
+    buf[n] = '.';
+    put(n + 1, nanos, 9);
+    n += 10;
+    while (buf[n - 1] == '0') --n;
   }
   buf[n++] = 'Z';
   return std::string(buf, n);
