@@ -1,0 +1,434 @@
+// ht-engine-bench: the engine's alert intake against Alertmanager 0.25 on the
+// same machine with the same load, side by side in one run.
+//
+// For each receiver (hollowtrees, then Alertmanager; each runs alone):
+//   1. resident memory right after start (VmRSS of its PID);
+//   2. closed loop: --connections keep-alive connections post 64-alert
+//      batches back to back for --duration: accepted alerts/s;
+//   3. open loop: --rate alerts/s offered on a fixed schedule for --duration:
+//      acknowledgement latency p50/p99 (from the scheduled send time);
+//   4. engine only: one alert per batch in the open loop matches a rule whose
+//      plugin runs in this process (plugins/sdk PluginServer); latency from
+//      the POST of the batch to the plugin's Handle, p50/p99;
+//   5. resident memory after the load.
+// The receivers run as subprocesses on 127.0.0.1 port 0 in a temp dir and are
+// stopped by their PID.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "bench/engine/load.h"
+#include "httplib.h"
+#include "lib/common/logging.h"
+#include "plugins/sdk/server.h"
+#include "tests/testing/subprocess.h"
+
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "how long each measured phase posts");
+ABSL_FLAG(int, connections, 8, "connections (one thread each) posting alerts");
+ABSL_FLAG(double, rate, 5000, "alerts/s offered in the open-loop (latency) phase");
+ABSL_FLAG(int, batch, 64, "alerts per request");
+ABSL_FLAG(int, match_every, 64,
+          "open-loop phase: one alert in N matches the engine's rule and goes to the plugin");
+ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "closed-loop warm-up before measuring");
+ABSL_FLAG(std::string, engine, "", "the hollowtrees binary (default: next to this program)");
+ABSL_FLAG(std::string, alertmanager, "/usr/bin/prometheus-alertmanager",
+          "the Alertmanager binary; empty: measure the engine only");
+ABSL_FLAG(bool, keep_files, false, "keep the temp dir (configs, logs, data) afterwards");
+
+namespace hollowtrees::bench {
+namespace {
+
+using testing::Subprocess;
+
+constexpr char kRule[] = "bench_first_call";
+
+// Records when each matching alert (by its `seq` label) reached the plugin.
+class ArrivalPlugin : public plugin::ActionPlugin {
+ public:
+  plugin::Result Handle(const plugin::Request& request, const plugin::Context&) override {
+    const Clock::time_point now = Clock::now();
+    uint64_t seq = 0;
+    if (absl::SimpleAtoi(request.Label("seq"), &seq)) {
+      absl::MutexLock lock(&mu_);
+      arrivals_.emplace(seq, now);  // the first call counts; a retry does not
+    }
+    return plugin::Result::Done("recorded");
+  }
+
+  size_t Count() {
+    absl::MutexLock lock(&mu_);
+    return arrivals_.size();
+  }
+  std::map<uint64_t, Clock::time_point> Arrivals() {
+    absl::MutexLock lock(&mu_);
+    return arrivals_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<uint64_t, Clock::time_point> arrivals_ ABSL_GUARDED_BY(mu_);
+};
+
+// When each matching alert was posted.
+class SendLog {
+ public:
+  void Record(uint64_t first, int count, uint64_t match_every, Clock::time_point t) {
+    absl::MutexLock lock(&mu_);
+    for (uint64_t s = first; s < first + count; ++s) {
+      if (IsMatching(s, match_every)) sent_[s] = t;
+    }
+  }
+  std::map<uint64_t, Clock::time_point> Sent() {
+    absl::MutexLock lock(&mu_);
+    return sent_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<uint64_t, Clock::time_point> sent_ ABSL_GUARDED_BY(mu_);
+};
+
+// The resident set of a process in kB; -1 when it is gone.
+int64_t RssKb(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    long kb = 0;  // NOLINT(runtime/int): sscanf's %ld
+    if (sscanf(line.c_str(), "VmRSS: %ld kB", &kb) == 1) return kb;
+  }
+  return -1;
+}
+
+absl::Status WaitHttpOk(int port, const std::string& path, absl::Duration timeout) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(1, 0);
+  client.set_read_timeout(1, 0);
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string last = "no answer";
+  while (absl::Now() < deadline) {
+    auto res = client.Get(path.c_str());
+    if (res && res->status == 200) return absl::OkStatus();
+    last = res ? absl::StrCat("HTTP ", res->status) : httplib::to_string(res.error());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("GET 127.0.0.1:", port, path, " did not answer 200 within ",
+                   absl::FormatDuration(timeout), " (last: ", last, ")"));
+}
+
+struct Receiver {
+  std::string name;
+  std::unique_ptr<Subprocess> process;
+  int port = 0;
+  std::string path;  // where alerts are posted
+};
+
+absl::StatusOr<Receiver> StartReceiver(std::string name, std::vector<std::string> argv,
+                                       const std::string& port_regex, const std::string& ready,
+                                       const std::string& dir) {
+  auto process = Subprocess::Start(std::move(argv), {}, dir);
+  if (!process.ok()) return process.status();
+  auto port = (*process)->WaitForOutput(port_regex, absl::Seconds(30));
+  if (!port.ok()) return port.status();
+  Receiver r{std::move(name), std::move(*process), 0, "/api/v2/alerts"};
+  if (!absl::SimpleAtoi(*port, &r.port)) return absl::InternalError("bad port " + *port);
+  absl::Status s = WaitHttpOk(r.port, ready, absl::Seconds(30));
+  if (!s.ok()) return s;
+  return r;
+}
+
+absl::StatusOr<Receiver> StartEngine(const std::string& binary, const std::string& dir,
+                                     int plugin_port) {
+  const std::string config = dir + "/hollowtrees.yaml";
+  absl::Status s = testing::WriteStringToFile(config, absl::StrCat(R"(# ht-engine-bench
+action_plugins:
+  - name: "bench"
+    address: "127.0.0.1:)", plugin_port, R"("
+rules:
+  - name: ")", kRule, R"("
+    event_type: "prometheus.server.alert.SpotTerminationNotice"
+    action_plugins: ["bench"]
+    match:
+      - cluster_name: "bench"
+)"));
+  if (!s.ok()) return s;
+  std::filesystem::create_directories(dir + "/engine-data");
+  return StartReceiver("hollowtrees",
+                       {binary, "--config", config, "--listen", "127.0.0.1:0", "--data-dir",
+                        dir + "/engine-data", "--log-level", "warn"},
+                       R"(listening on 127\.0\.0\.1:(\d+))", "/readyz", dir);
+}
+
+absl::StatusOr<Receiver> StartAlertmanager(const std::string& binary, const std::string& dir) {
+  const std::string config = dir + "/alertmanager.yml";
+  absl::Status s = testing::WriteStringToFile(config, R"(# ht-engine-bench: accept, notify nobody
+route:
+  receiver: blackhole
+  group_by: [alertname]
+receivers:
+  - name: blackhole
+)");
+  if (!s.ok()) return s;
+  return StartReceiver("alertmanager",
+                       {binary, "--config.file=" + config, "--storage.path=" + dir + "/am-data",
+                        "--web.listen-address=127.0.0.1:0", "--cluster.listen-address=",
+                        "--log.level=info"},
+                       R"(msg="Listening on" address=127\.0\.0\.1:(\d+))", "/-/ready", dir);
+}
+
+// Figures of one receiver; negative means "not measured".
+struct Figures {
+  double alerts_per_s = -1;
+  double closed_p50_us = -1, closed_p99_us = -1;
+  uint64_t closed_failed = 0;
+  double ack_p50_us = -1, ack_p99_us = -1, ack_max_us = -1;
+  uint64_t open_sent = 0, open_failed = 0;
+  double offered_rate = 0, achieved_rate = 0;
+  double plugin_p50_us = -1, plugin_p99_us = -1, plugin_max_us = -1;
+  uint64_t plugin_expected = 0, plugin_arrived = 0;
+  double rss_idle_mb = -1, rss_after_mb = -1;
+  int exit_code = -1;
+  std::string errors;
+};
+
+std::string Ms(double us) { return absl::StrFormat("%.3f", us / 1000.0); }
+
+void NoteError(Figures& f, const std::string& phase, const LoadResult& r) {
+  if (r.requests_failed > 0) {
+    absl::StrAppend(&f.errors, phase, ": ", r.requests_failed, " failed requests, first: ",
+                    r.first_error, "\n");
+  }
+}
+
+// Runs every phase against one started receiver.
+Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlugin* plugin) {
+  Figures f;
+  auto rss_mb = [&] {
+    const int64_t kb = RssKb(receiver.process->pid());
+    return kb < 0 ? -1.0 : kb / 1024.0;
+  };
+  f.rss_idle_mb = rss_mb();
+
+  LoadOptions load;
+  load.port = receiver.port;
+  load.path = receiver.path;
+  load.connections = absl::GetFlag(FLAGS_connections);
+  load.batch_size = absl::GetFlag(FLAGS_batch);
+  load.next_seq = &next_seq;
+
+  if (absl::GetFlag(FLAGS_warmup) > absl::ZeroDuration()) {
+    load.duration = absl::GetFlag(FLAGS_warmup);
+    LoadResult warm = RunClosedLoop(load);
+    NoteError(f, "warm-up", warm);
+  }
+
+  load.duration = absl::GetFlag(FLAGS_duration);
+  LoadResult closed = RunClosedLoop(load);
+  f.alerts_per_s = closed.AlertsPerSecond();
+  f.closed_failed = closed.requests_failed;
+  f.closed_p50_us = Quantile(closed.latencies_us, 0.5);
+  f.closed_p99_us = Quantile(closed.latencies_us, 0.99);
+  NoteError(f, "closed loop", closed);
+
+  SendLog sends;
+  load.rate = absl::GetFlag(FLAGS_rate);
+  if (plugin != nullptr) {
+    load.match_every = static_cast<uint64_t>(std::max(absl::GetFlag(FLAGS_match_every), 0));
+    const uint64_t every = load.match_every;
+    load.on_send = [&sends, every](uint64_t first, int n, Clock::time_point t) {
+      sends.Record(first, n, every, t);
+    };
+  }
+  LoadResult open = RunOpenLoop(load);
+  f.offered_rate = load.rate;
+  f.achieved_rate = open.AlertsPerSecond();
+  f.open_sent = open.requests_ok + open.requests_failed;
+  f.open_failed = open.requests_failed;
+  f.ack_p50_us = Quantile(open.latencies_us, 0.5);
+  f.ack_p99_us = Quantile(open.latencies_us, 0.99);
+  f.ack_max_us = Quantile(open.latencies_us, 1.0);
+  NoteError(f, "open loop", open);
+
+  if (plugin != nullptr) {
+    const auto sent = sends.Sent();
+    f.plugin_expected = sent.size();
+    // Every matching alert must reach the plugin; wait for the stragglers.
+    const absl::Time deadline = absl::Now() + absl::Seconds(15);
+    auto all_arrived = [&] {
+      const auto arrivals = plugin->Arrivals();
+      for (const auto& [seq, t] : sent) {
+        if (!arrivals.contains(seq)) return false;
+      }
+      return true;
+    };
+    while (!all_arrived() && absl::Now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto arrivals = plugin->Arrivals();
+    std::vector<int64_t> lat;
+    for (const auto& [seq, t] : sent) {
+      auto it = arrivals.find(seq);
+      if (it == arrivals.end()) continue;
+      lat.push_back(std::chrono::duration_cast<std::chrono::microseconds>(it->second - t).count());
+    }
+    f.plugin_arrived = lat.size();
+    if (lat.empty()) lat.push_back(-1000);  // shown as "-"
+    f.plugin_p50_us = Quantile(lat, 0.5);
+    f.plugin_p99_us = Quantile(lat, 0.99);
+    f.plugin_max_us = Quantile(lat, 1.0);
+    if (f.plugin_arrived < f.plugin_expected) {
+      absl::StrAppend(&f.errors, "plugin: ", f.plugin_expected - f.plugin_arrived, " of ",
+                      f.plugin_expected, " matching alerts never reached the plugin\n");
+    }
+  }
+  f.rss_after_mb = rss_mb();
+  f.exit_code = receiver.process->Stop(absl::Seconds(20));
+  return f;
+}
+
+void PrintTable(const Figures& e, const Figures* am) {
+  auto row = [&](const std::string& what, const std::string& engine, const std::string& other,
+                 const std::string& target) {
+    printf("%-40s %18s %18s   %s\n", what.c_str(), engine.c_str(), other.c_str(), target.c_str());
+  };
+  auto ms = [](double us) { return us < 0 ? std::string("-") : Ms(us); };
+  const double rate = absl::GetFlag(FLAGS_rate);
+  printf("\n");
+  row("", "hollowtrees", am ? "alertmanager" : "(skipped)", "target");
+  row("accepted alerts/s (closed loop)", absl::StrFormat("%.0f", e.alerts_per_s),
+      am ? absl::StrFormat("%.0f", am->alerts_per_s) : "-",
+      am && am->alerts_per_s > 0
+          ? absl::StrFormat(">= 3x alertmanager (now %.2fx)", e.alerts_per_s / am->alerts_per_s)
+          : ">= 3x alertmanager");
+  row("  request latency p50 / p99 (ms)", ms(e.closed_p50_us) + " / " + ms(e.closed_p99_us),
+      am ? ms(am->closed_p50_us) + " / " + ms(am->closed_p99_us) : "-", "");
+  row(absl::StrFormat("ack latency p50 @ %.0f alerts/s (ms)", rate), ms(e.ack_p50_us),
+      am ? ms(am->ack_p50_us) : "-", "");
+  row(absl::StrFormat("ack latency p99 @ %.0f alerts/s (ms)", rate), ms(e.ack_p99_us),
+      am ? ms(am->ack_p99_us) : "-", "< 2 ms");
+  row(absl::StrFormat("ack latency max @ %.0f alerts/s (ms)", rate), ms(e.ack_max_us),
+      am ? ms(am->ack_max_us) : "-", "");
+  row("  achieved open-loop alerts/s", absl::StrFormat("%.0f", e.achieved_rate),
+      am ? absl::StrFormat("%.0f", am->achieved_rate) : "-", "");
+  row("alert -> first plugin call p50 (ms)", ms(e.plugin_p50_us), "n/a", "");
+  row("alert -> first plugin call p99 (ms)", ms(e.plugin_p99_us), "n/a", "< 5 ms");
+  row("alert -> first plugin call max (ms)", ms(e.plugin_max_us), "n/a", "");
+  row("  plugin calls arrived / expected",
+      absl::StrCat(e.plugin_arrived, " / ", e.plugin_expected), "n/a", "");
+  auto mb = [](double v) { return v < 0 ? std::string("-") : absl::StrFormat("%.1f", v); };
+  row("RSS idle after start (MB)", mb(e.rss_idle_mb), am ? mb(am->rss_idle_mb) : "-",
+      "< 30 MB (engine)");
+  row("RSS after load (MB)", mb(e.rss_after_mb), am ? mb(am->rss_after_mb) : "-", "");
+  row("failed requests (closed / open loop)",
+      absl::StrCat(e.closed_failed, " / ", e.open_failed),
+      am ? absl::StrCat(am->closed_failed, " / ", am->open_failed) : "-", "0");
+  row("exit code on SIGTERM", absl::StrCat(e.exit_code), am ? absl::StrCat(am->exit_code) : "-",
+      "0");
+  for (const auto* f : {&e, am}) {
+    if (f != nullptr && !f->errors.empty()) {
+      printf("\n%s problems:\n%s", f == &e ? "hollowtrees" : "alertmanager", f->errors.c_str());
+    }
+  }
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "ht-engine-bench [--duration 5s] [--connections 8] [--rate 5000]: the engine's alert "
+      "intake against Alertmanager's /api/v2/alerts, side by side");
+  absl::ParseCommandLine(argc, argv);
+
+  std::string engine_bin = absl::GetFlag(FLAGS_engine);
+  if (engine_bin.empty()) {
+    engine_bin = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "hollowtrees")
+                     .string();
+  }
+  if (access(engine_bin.c_str(), X_OK) != 0) {
+    fprintf(stderr, "ht-engine-bench: %s is not an executable (build it, or pass --engine)\n",
+            engine_bin.c_str());
+    return 2;
+  }
+  const std::string am_bin = absl::GetFlag(FLAGS_alertmanager);
+  if (!am_bin.empty() && access(am_bin.c_str(), X_OK) != 0) {
+    fprintf(stderr, "ht-engine-bench: %s is not an executable (apt-get install "
+                    "prometheus-alertmanager, or pass --alertmanager=)\n", am_bin.c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_connections) < 1 || absl::GetFlag(FLAGS_batch) < 1 ||
+      absl::GetFlag(FLAGS_rate) <= 0 || absl::GetFlag(FLAGS_duration) <= absl::ZeroDuration()) {
+    fprintf(stderr, "ht-engine-bench: --connections, --batch, --rate, --duration must be > 0\n");
+    return 2;
+  }
+
+  auto logger = MakeLogger("bench-plugin", {.level = "warn"});
+  if (!logger.ok()) {
+    fprintf(stderr, "ht-engine-bench: %s\n", std::string(logger.status().message()).c_str());
+    return 2;
+  }
+  ArrivalPlugin plugin;
+  auto server = plugin::PluginServer::Start(plugin, {.listen = "127.0.0.1:0"}, **logger);
+  if (!server.ok()) {
+    fprintf(stderr, "ht-engine-bench: plugin server: %s\n",
+            std::string(server.status().message()).c_str());
+    return 1;
+  }
+
+  const std::string dir = testing::MakeTempDir("ht-engine-bench");
+  printf("ht-engine-bench: duration %s, connections %d, batch %d, open-loop rate %.0f alerts/s, "
+         "1 in %d open-loop alerts to the plugin; files in %s\n",
+         absl::FormatDuration(absl::GetFlag(FLAGS_duration)).c_str(),
+         absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_batch), absl::GetFlag(FLAGS_rate),
+         absl::GetFlag(FLAGS_match_every), dir.c_str());
+  fflush(stdout);
+
+  std::atomic<uint64_t> next_seq{0};
+  auto engine = StartEngine(engine_bin, dir, (*server)->port());
+  if (!engine.ok()) {
+    fprintf(stderr, "ht-engine-bench: cannot start the engine: %s\n",
+            std::string(engine.status().message()).c_str());
+    return 1;
+  }
+  printf("measuring hollowtrees (pid %d, port %d)...\n", engine->process->pid(), engine->port);
+  fflush(stdout);
+  const Figures engine_figures = Measure(*engine, next_seq, &plugin);
+
+  std::optional<Figures> am_figures;
+  if (!am_bin.empty()) {
+    auto am = StartAlertmanager(am_bin, dir);
+    if (!am.ok()) {
+      fprintf(stderr, "ht-engine-bench: cannot start Alertmanager: %s\n",
+              std::string(am.status().message()).c_str());
+      return 1;
+    }
+    printf("measuring alertmanager (pid %d, port %d)...\n", am->process->pid(), am->port);
+    fflush(stdout);
+    am_figures = Measure(*am, next_seq, nullptr);
+  }
+  (*server)->Shutdown(absl::Seconds(1));
+
+  PrintTable(engine_figures, am_figures ? &*am_figures : nullptr);
+  if (!absl::GetFlag(FLAGS_keep_files) && engine_figures.errors.empty()) {
+    std::filesystem::remove_all(dir);
+  } else {
+    printf("\nfiles (configs, logs) kept in %s\n", dir.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace hollowtrees::bench
+
+int main(int argc, char** argv) { return hollowtrees::bench::Main(argc, argv); }
