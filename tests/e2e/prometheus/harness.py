@@ -320,10 +320,9 @@ def read_records(path):
     records = []
     with open(path) as f:
         for line in f:
-            line = line.strip()
-            if line:
-                # A line being written has no newline yet: the plugin writes a
-                # whole line and flushes, so a partial line is an error.
+            # The plugin appends whole lines; one without its newline is being
+            # written right now and is read on the next poll.
+            if line.endswith("\n") and line.strip():
                 records.append(json.loads(line))
     return records
 
