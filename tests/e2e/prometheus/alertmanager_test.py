@@ -11,7 +11,7 @@ HT_E2E_ONLY=<substring> runs only the tests whose name contains it.
 """
 
 import harness
-from harness import expect, metric_sum, poll, start_alertmanager, start_prometheus
+from harness import NotYet, expect, metric_sum, poll, start_alertmanager, start_prometheus
 import scenario
 from scenario import ALERT_COUNT, MATCHING
 
@@ -63,7 +63,9 @@ def wait_for_notifications(am, minimum, timeout=30.0):
         failed = metric_sum(m, "alertmanager_notifications_failed_total", integration="webhook")
         expect(failed == 0, f"Alertmanager reports {failed} failed webhook notifications to the "
                             "engine")
-        return sent >= minimum or sent
+        if sent >= minimum:
+            return True
+        raise NotYet(f"{sent} sent")
     poll(enough, timeout, f"Alertmanager to send {minimum} webhook notifications")
 
 

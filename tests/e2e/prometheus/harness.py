@@ -208,16 +208,25 @@ def http_post_json(url, value, timeout=HTTP_TIMEOUT):
                         timeout)
 
 
+class NotYet(Exception):
+    """Raised by a poll() condition that does not hold yet; its message is
+    the state seen, reported if the deadline passes."""
+
+
 def poll(fn, timeout, what, interval=0.05):
-    """Calls fn() until it returns a truthy value, which it returns; fails
-    naming `what` (and fn's last value or error) after `timeout` seconds."""
+    """Calls fn() until it returns a truthy value, which it returns; fn may
+    also raise NotYet(state). Fails naming `what` and the last state after
+    `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
         try:
-            last = fn()
-            if last:
-                return last
+            value = fn()
+            if value:
+                return value
+            last = value
+        except NotYet as e:
+            last = str(e)
         except OSError as e:  # connection refused/reset while a server starts
             last = f"error: {e}"
         if time.monotonic() > deadline:

@@ -3,7 +3,7 @@ engine's rules, and the checks of the plugin calls they must cause."""
 
 import json
 
-from harness import (GaugeServer, TestFailure, expect, http_get_ok, metric_sum, poll, start_engine,
+from harness import (GaugeServer, NotYet, TestFailure, expect, http_get_ok, metric_sum, poll, start_engine,
                      start_log_plugin)
 
 RULE = "drain_k8s_spot_instance"
@@ -78,8 +78,12 @@ def start_plugins_and_engine(stack):
 
 
 def wait_for_calls(plugin, count, timeout=30.0):
-    return poll(lambda: len(plugin.records()) >= count and plugin.records(), timeout,
-                f"{count} calls recorded by plugin {plugin.process.name}")
+    def enough():
+        records = plugin.records()
+        if len(records) >= count:
+            return records
+        raise NotYet(f"{len(records)} calls")
+    return poll(enough, timeout, f"{count} calls recorded by plugin {plugin.process.name}")
 
 
 def wait_quiescent(engine, timeout=15.0):
@@ -89,7 +93,9 @@ def wait_quiescent(engine, timeout=15.0):
         m = engine.metrics()
         started = metric_sum(m, "hollowtrees_flows_started_total")
         completed = metric_sum(m, "hollowtrees_flows_completed_total")
-        return m if started > 0 and started == completed else None
+        if started > 0 and started == completed:
+            return m
+        raise NotYet(f"started {started}, completed {completed}")
     return poll(done, timeout, "flows_completed_total to equal flows_started_total")
 
 
@@ -100,11 +106,12 @@ def wait_for_receipts(engine, source, minimum, min_duplicates, timeout=30.0):
         m = engine.metrics()
         rec = metric_sum(m, "hollowtrees_events_received_total", source=source)
         dup = metric_sum(m, "hollowtrees_events_duplicate_total", source=source)
-        return m if rec >= minimum and dup >= min_duplicates else (rec, dup)
+        if rec >= minimum and dup >= min_duplicates:
+            return m
+        raise NotYet(f"received {rec}, duplicates {dup}")
     return poll(enough, timeout,
                 f'hollowtrees_events_received_total{{source="{source}"}} >= {minimum} and '
-                f'hollowtrees_events_duplicate_total{{source="{source}"}} >= {min_duplicates} '
-                f"(last: received, duplicates)")
+                f'hollowtrees_events_duplicate_total{{source="{source}"}} >= {min_duplicates}')
 
 
 def check_plugin_calls(first, second, source_prefix=PROMETHEUS_URL):
