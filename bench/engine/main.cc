@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <thread>
@@ -47,6 +48,7 @@ ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "closed-loop warm-up before 
 ABSL_FLAG(std::string, engine, "", "the hollowtrees binary (default: next to this program)");
 ABSL_FLAG(std::string, alertmanager, "/usr/bin/prometheus-alertmanager",
           "the Alertmanager binary; empty: measure the engine only");
+ABSL_FLAG(std::string, only, "", "measure only this receiver: hollowtrees or alertmanager");
 ABSL_FLAG(bool, keep_files, false, "keep the temp dir (configs, logs, data) afterwards");
 
 namespace hollowtrees::bench {
@@ -169,7 +171,7 @@ rules:
   std::filesystem::create_directories(dir + "/engine-data");
   return StartReceiver("hollowtrees",
                        {binary, "--config", config, "--listen", "127.0.0.1:0", "--data-dir",
-                        dir + "/engine-data", "--log-level", "warn"},
+                        dir + "/engine-data", "--log-level", "info"},
                        R"(listening on 127\.0\.0\.1:(\d+))", "/readyz", dir);
 }
 
@@ -300,48 +302,54 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
   return f;
 }
 
-void PrintTable(const Figures& e, const Figures* am) {
-  auto row = [&](const std::string& what, const std::string& engine, const std::string& other,
-                 const std::string& target) {
+void PrintTable(const Figures* e, const Figures* am) {
+  auto row = [](const std::string& what, const std::string& engine, const std::string& other,
+                const std::string& target) {
     printf("%-40s %18s %18s   %s\n", what.c_str(), engine.c_str(), other.c_str(), target.c_str());
   };
+  // One cell per receiver: "-" when it was not measured.
+  using Cell = std::function<std::string(const Figures&)>;
+  auto both = [&](const std::string& what, const Cell& cell, const std::string& target,
+                  bool engine_only = false) {
+    row(what, e ? cell(*e) : "-", engine_only ? "n/a" : (am ? cell(*am) : "-"), target);
+  };
   auto ms = [](double us) { return us < 0 ? std::string("-") : Ms(us); };
+  auto mb = [](double v) { return v < 0 ? std::string("-") : absl::StrFormat("%.1f", v); };
   const double rate = absl::GetFlag(FLAGS_rate);
   printf("\n");
-  row("", "hollowtrees", am ? "alertmanager" : "(skipped)", "target");
-  row("accepted alerts/s (closed loop)", absl::StrFormat("%.0f", e.alerts_per_s),
-      am ? absl::StrFormat("%.0f", am->alerts_per_s) : "-",
-      am && am->alerts_per_s > 0
-          ? absl::StrFormat(">= 3x alertmanager (now %.2fx)", e.alerts_per_s / am->alerts_per_s)
-          : ">= 3x alertmanager");
-  row("  request latency p50 / p99 (ms)", ms(e.closed_p50_us) + " / " + ms(e.closed_p99_us),
-      am ? ms(am->closed_p50_us) + " / " + ms(am->closed_p99_us) : "-", "");
-  row(absl::StrFormat("ack latency p50 @ %.0f alerts/s (ms)", rate), ms(e.ack_p50_us),
-      am ? ms(am->ack_p50_us) : "-", "");
-  row(absl::StrFormat("ack latency p99 @ %.0f alerts/s (ms)", rate), ms(e.ack_p99_us),
-      am ? ms(am->ack_p99_us) : "-", "< 2 ms");
-  row(absl::StrFormat("ack latency max @ %.0f alerts/s (ms)", rate), ms(e.ack_max_us),
-      am ? ms(am->ack_max_us) : "-", "");
-  row("  achieved open-loop alerts/s", absl::StrFormat("%.0f", e.achieved_rate),
-      am ? absl::StrFormat("%.0f", am->achieved_rate) : "-", "");
-  row("alert -> first plugin call p50 (ms)", ms(e.plugin_p50_us), "n/a", "");
-  row("alert -> first plugin call p99 (ms)", ms(e.plugin_p99_us), "n/a", "< 5 ms");
-  row("alert -> first plugin call max (ms)", ms(e.plugin_max_us), "n/a", "");
-  row("  plugin calls arrived / expected",
-      absl::StrCat(e.plugin_arrived, " / ", e.plugin_expected), "n/a", "");
-  auto mb = [](double v) { return v < 0 ? std::string("-") : absl::StrFormat("%.1f", v); };
-  row("RSS idle after start (MB)", mb(e.rss_idle_mb), am ? mb(am->rss_idle_mb) : "-",
-      "< 30 MB (engine)");
-  row("RSS after load (MB)", mb(e.rss_after_mb), am ? mb(am->rss_after_mb) : "-", "");
-  row("failed requests (closed / open loop)",
-      absl::StrCat(e.closed_failed, " / ", e.open_failed),
-      am ? absl::StrCat(am->closed_failed, " / ", am->open_failed) : "-", "0");
-  row("exit code on SIGTERM", absl::StrCat(e.exit_code), am ? absl::StrCat(am->exit_code) : "-",
-      "0");
-  for (const auto* f : {&e, am}) {
-    if (f != nullptr && !f->errors.empty()) {
-      printf("\n%s problems:\n%s", f == &e ? "hollowtrees" : "alertmanager", f->errors.c_str());
-    }
+  row("", e ? "hollowtrees" : "(skipped)", am ? "alertmanager" : "(skipped)", "target");
+  both("accepted alerts/s (closed loop)",
+       [](const Figures& f) { return absl::StrFormat("%.0f", f.alerts_per_s); },
+       e && am && am->alerts_per_s > 0
+           ? absl::StrFormat(">= 3x alertmanager (now %.2fx)", e->alerts_per_s / am->alerts_per_s)
+           : ">= 3x alertmanager");
+  both("  request latency p50 / p99 (ms)",
+       [&](const Figures& f) { return ms(f.closed_p50_us) + " / " + ms(f.closed_p99_us); }, "");
+  both(absl::StrFormat("ack latency p50 @ %.0f alerts/s (ms)", rate),
+       [&](const Figures& f) { return ms(f.ack_p50_us); }, "");
+  both(absl::StrFormat("ack latency p99 @ %.0f alerts/s (ms)", rate),
+       [&](const Figures& f) { return ms(f.ack_p99_us); }, "< 2 ms");
+  both(absl::StrFormat("ack latency max @ %.0f alerts/s (ms)", rate),
+       [&](const Figures& f) { return ms(f.ack_max_us); }, "");
+  both("  achieved open-loop alerts/s",
+       [](const Figures& f) { return absl::StrFormat("%.0f", f.achieved_rate); }, "");
+  both("alert -> first plugin call p50 (ms)", [&](const Figures& f) { return ms(f.plugin_p50_us); },
+       "", true);
+  both("alert -> first plugin call p99 (ms)", [&](const Figures& f) { return ms(f.plugin_p99_us); },
+       "< 5 ms", true);
+  both("alert -> first plugin call max (ms)", [&](const Figures& f) { return ms(f.plugin_max_us); },
+       "", true);
+  both("  plugin calls arrived / expected",
+       [](const Figures& f) { return absl::StrCat(f.plugin_arrived, " / ", f.plugin_expected); },
+       "", true);
+  both("RSS idle after start (MB)", [&](const Figures& f) { return mb(f.rss_idle_mb); },
+       "< 30 MB (engine)");
+  both("RSS after load (MB)", [&](const Figures& f) { return mb(f.rss_after_mb); }, "");
+  both("failed requests (closed / open loop)",
+       [](const Figures& f) { return absl::StrCat(f.closed_failed, " / ", f.open_failed); }, "0");
+  both("exit code on SIGTERM", [](const Figures& f) { return absl::StrCat(f.exit_code); }, "0");
+  for (const auto& [name, f] : {std::pair{"hollowtrees", e}, std::pair{"alertmanager", am}}) {
+    if (f != nullptr && !f->errors.empty()) printf("\n%s problems:\n%s", name, f->errors.c_str());
   }
 }
 
@@ -351,17 +359,23 @@ int Main(int argc, char** argv) {
       "intake against Alertmanager's /api/v2/alerts, side by side");
   absl::ParseCommandLine(argc, argv);
 
+  const std::string only = absl::GetFlag(FLAGS_only);
+  if (!only.empty() && only != "hollowtrees" && only != "alertmanager") {
+    fprintf(stderr, "ht-engine-bench: --only must be hollowtrees or alertmanager\n");
+    return 2;
+  }
+  const bool run_engine = only != "alertmanager";
   std::string engine_bin = absl::GetFlag(FLAGS_engine);
   if (engine_bin.empty()) {
     engine_bin = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "hollowtrees")
                      .string();
   }
-  if (access(engine_bin.c_str(), X_OK) != 0) {
+  if (run_engine && access(engine_bin.c_str(), X_OK) != 0) {
     fprintf(stderr, "ht-engine-bench: %s is not an executable (build it, or pass --engine)\n",
             engine_bin.c_str());
     return 2;
   }
-  const std::string am_bin = absl::GetFlag(FLAGS_alertmanager);
+  const std::string am_bin = only == "hollowtrees" ? "" : absl::GetFlag(FLAGS_alertmanager);
   if (!am_bin.empty() && access(am_bin.c_str(), X_OK) != 0) {
     fprintf(stderr, "ht-engine-bench: %s is not an executable (apt-get install "
                     "prometheus-alertmanager, or pass --alertmanager=)\n", am_bin.c_str());
@@ -395,15 +409,18 @@ int Main(int argc, char** argv) {
   fflush(stdout);
 
   std::atomic<uint64_t> next_seq{0};
-  auto engine = StartEngine(engine_bin, dir, (*server)->port());
-  if (!engine.ok()) {
-    fprintf(stderr, "ht-engine-bench: cannot start the engine: %s\n",
-            std::string(engine.status().message()).c_str());
-    return 1;
+  std::optional<Figures> engine_figures;
+  if (run_engine) {
+    auto engine = StartEngine(engine_bin, dir, (*server)->port());
+    if (!engine.ok()) {
+      fprintf(stderr, "ht-engine-bench: cannot start the engine: %s\n",
+              std::string(engine.status().message()).c_str());
+      return 1;
+    }
+    printf("measuring hollowtrees (pid %d, port %d)...\n", engine->process->pid(), engine->port);
+    fflush(stdout);
+    engine_figures = Measure(*engine, next_seq, &plugin);
   }
-  printf("measuring hollowtrees (pid %d, port %d)...\n", engine->process->pid(), engine->port);
-  fflush(stdout);
-  const Figures engine_figures = Measure(*engine, next_seq, &plugin);
 
   std::optional<Figures> am_figures;
   if (!am_bin.empty()) {
@@ -419,8 +436,10 @@ int Main(int argc, char** argv) {
   }
   (*server)->Shutdown(absl::Seconds(1));
 
-  PrintTable(engine_figures, am_figures ? &*am_figures : nullptr);
-  if (!absl::GetFlag(FLAGS_keep_files) && engine_figures.errors.empty()) {
+  PrintTable(engine_figures ? &*engine_figures : nullptr, am_figures ? &*am_figures : nullptr);
+  const bool clean = (!engine_figures || engine_figures->errors.empty()) &&
+                     (!am_figures || am_figures->errors.empty());
+  if (!absl::GetFlag(FLAGS_keep_files) && clean) {
     std::filesystem::remove_all(dir);
   } else {
     printf("\nfiles (configs, logs) kept in %s\n", dir.c_str());
