@@ -354,17 +354,6 @@ def start_log_plugin(stack, name, extra_args=()):
     return LogPlugin(p, p.wait_for_port(), record)
 
 
-class Engine:
-    def __init__(self, process, port, config_path):
-        self.process = process
-        self.port = port
-        self.config_path = config_path
-        self.url = f"http://127.0.0.1:{port}"
-
-    def metrics(self):
-        return scrape(self.url + "/metrics")
-
-
 def check_engine_config(path):
     """`hollowtrees check-config FILE` must accept the file."""
     r = subprocess.run([binary("hollowtrees"), "check-config", path], capture_output=True,
@@ -373,16 +362,43 @@ def check_engine_config(path):
                               f"{r.stdout}{r.stderr}")
 
 
+class Engine:
+    def __init__(self, process, port, config_path, data_dir):
+        self.process = process
+        self.port = port
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.url = f"http://127.0.0.1:{port}"
+
+    def metrics(self):
+        return scrape(self.url + "/metrics")
+
+
 def start_engine(stack, config_text, name="hollowtrees"):
+    """Writes the config, has `hollowtrees check-config` accept it, starts the
+    engine on 127.0.0.1:0 with a fresh data dir, waits for /readyz."""
     path = os.path.join(stack.workdir, f"{name}.yaml")
     with open(path, "w") as f:
         f.write(config_text)
     check_engine_config(path)
     data_dir = os.path.join(stack.workdir, f"{name}-data")
     os.makedirs(data_dir, exist_ok=True)
-    p = stack.start(name, [binary("hollowtrees"), "--config", path, "--listen", "127.0.0.1:0",
+    return _run_engine(stack, name, path, data_dir, "127.0.0.1:0")
+
+
+def restart_engine(stack, engine, name):
+    """Stops `engine` (SIGTERM; it must exit 0) and starts it again with the
+    same config, data dir and port, as a process named `name`."""
+    code = stack.stop(engine.process)
+    expect(code == 0, f"{engine.process.name} exited {code} on SIGTERM, want 0")
+    return _run_engine(stack, name, engine.config_path, engine.data_dir,
+                       f"127.0.0.1:{engine.port}")
+
+
+def _run_engine(stack, name, config_path, data_dir, listen):
+    p = stack.start(name, [binary("hollowtrees"), "--config", config_path, "--listen", listen,
                            "--data-dir", data_dir, "--log-level", "debug"])
-    engine = Engine(p, p.wait_for_port(), path)
+    engine = Engine(p, p.wait_for_port(), config_path, data_dir)
     wait_http_ok(engine.url + "/readyz", what="the engine's /readyz")
     return engine
 

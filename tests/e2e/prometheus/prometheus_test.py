@@ -118,6 +118,33 @@ def test_prometheus_pushes_v1_alerts_to_engine(stack):
     expect(stack.stop(engine.process) == 0, "the engine did not exit 0 on SIGTERM")
 
 
+def test_engine_restart_keeps_absorbing_resends(stack):
+    """The engine restarts (SIGTERM, then the same data dir and port) while
+    Prometheus keeps re-sending the firing alerts: the restarted engine still
+    knows them, so every re-send is a duplicate and no flow runs again."""
+    first, second, engine = scenario.start_plugins_and_engine(stack)
+    start_prometheus(stack, prometheus_config(engine, scrape_engine=False),
+                     scenario.alert_rules_yaml(), scenario.PROMETHEUS_URL)
+    scenario.wait_for_calls(second, len(MATCHING))
+    scenario.wait_quiescent(engine)
+    engine = harness.restart_engine(stack, engine, "hollowtrees-restarted")
+
+    # The new process counts from zero: all it receives must be duplicates.
+    def all_duplicates():
+        m = engine.metrics()
+        rec = metric_sum(m, "hollowtrees_events_received_total", source="prometheus")
+        dup = metric_sum(m, "hollowtrees_events_duplicate_total", source="prometheus")
+        if rec >= 2 * ALERT_COUNT and dup == rec:
+            return m
+        raise harness.NotYet(f"received {rec}, duplicates {dup}")
+    m = poll(all_duplicates, 30, f"the restarted engine to receive >= {2 * ALERT_COUNT} "
+                                 "re-sent alerts, all counted as duplicates")
+    started = metric_sum(m, "hollowtrees_flows_started_total")
+    expect(started == 0, f"the restarted engine started {started} flows, want 0")
+    scenario.check_plugin_calls(first, second)
+    expect(stack.stop(engine.process) == 0, "the restarted engine did not exit 0 on SIGTERM")
+
+
 def test_resolved_alert_goes_to_resolved_rule_only(stack):
     """An alert that fires and then resolves: the firing rule runs once, the
     resolved rule runs once, although Prometheus re-sends both states."""
@@ -180,6 +207,7 @@ def test_engine_http_contract_and_metrics_lint(stack):
 TESTS = [
     test_prometheus_pushes_v2_alerts_to_engine,
     test_prometheus_pushes_v1_alerts_to_engine,
+    test_engine_restart_keeps_absorbing_resends,
     test_resolved_alert_goes_to_resolved_rule_only,
     test_engine_http_contract_and_metrics_lint,
 ]
