@@ -30,7 +30,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/engine/load.h"
 #include "httplib.h"
@@ -137,7 +139,34 @@ struct Receiver {
   std::unique_ptr<Subprocess> process;
   int port = 0;
   std::string path;  // where alerts are posted
+  // The receiver's own counter of alerts received, as a metric name and a
+  // label matcher of its samples (text exposition), to check that every
+  // acknowledged alert was counted.
+  std::string received_metric;
+  std::string received_labels;
 };
+
+// Sums the samples of `name` whose label text contains `labels` in the
+// receiver's /metrics; -1 when it cannot be read.
+double ScrapeCounter(int port, const std::string& name, const std::string& labels) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(5, 0);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  double total = 0;
+  for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+    if (!absl::StartsWith(line, name) || line.size() <= name.size()) continue;
+    const char next = line[name.size()];
+    if (next != '{' && next != ' ') continue;
+    if (!labels.empty() && !absl::StrContains(line, labels)) continue;
+    double v = 0;
+    const size_t space = line.rfind(' ');
+    if (space != absl::string_view::npos && absl::SimpleAtod(line.substr(space + 1), &v)) {
+      total += v;
+    }
+  }
+  return total;
+}
 
 absl::StatusOr<Receiver> StartReceiver(std::string name, std::vector<std::string> argv,
                                        const std::string& port_regex, const std::string& ready,
@@ -169,10 +198,15 @@ rules:
 )"));
   if (!s.ok()) return s;
   std::filesystem::create_directories(dir + "/engine-data");
-  return StartReceiver("hollowtrees",
-                       {binary, "--config", config, "--listen", "127.0.0.1:0", "--data-dir",
-                        dir + "/engine-data", "--log-level", "info"},
-                       R"(listening on 127\.0\.0\.1:(\d+))", "/readyz", dir);
+  auto r = StartReceiver("hollowtrees",
+                         {binary, "--config", config, "--listen", "127.0.0.1:0", "--data-dir",
+                          dir + "/engine-data", "--log-level", "info"},
+                         R"(listening on 127\.0\.0\.1:(\d+))", "/readyz", dir);
+  if (r.ok()) {
+    r->received_metric = "hollowtrees_events_received_total";
+    r->received_labels = R"(source="prometheus")";
+  }
+  return r;
 }
 
 absl::StatusOr<Receiver> StartAlertmanager(const std::string& binary, const std::string& dir) {
@@ -185,11 +219,16 @@ receivers:
   - name: blackhole
 )");
   if (!s.ok()) return s;
-  return StartReceiver("alertmanager",
-                       {binary, "--config.file=" + config, "--storage.path=" + dir + "/am-data",
-                        "--web.listen-address=127.0.0.1:0", "--cluster.listen-address=",
-                        "--log.level=info"},
-                       R"(msg="Listening on" address=127\.0\.0\.1:(\d+))", "/-/ready", dir);
+  auto r = StartReceiver("alertmanager",
+                         {binary, "--config.file=" + config, "--storage.path=" + dir + "/am-data",
+                          "--web.listen-address=127.0.0.1:0", "--cluster.listen-address=",
+                          "--log.level=info"},
+                         R"(msg="Listening on" address=127\.0\.0\.1:(\d+))", "/-/ready", dir);
+  if (r.ok()) {
+    r->received_metric = "alertmanager_alerts_received_total";
+    r->received_labels = R"(version="v2")";
+  }
+  return r;
 }
 
 // Figures of one receiver; negative means "not measured".
@@ -203,6 +242,8 @@ struct Figures {
   double plugin_p50_us = -1, plugin_p99_us = -1, plugin_max_us = -1;
   uint64_t plugin_expected = 0, plugin_arrived = 0;
   double rss_idle_mb = -1, rss_after_mb = -1;
+  uint64_t acknowledged = 0;  // alerts in 2xx answers, all phases
+  double counted = -1;        // the receiver's own count of alerts received
   int exit_code = -1;
   std::string errors;
 };
@@ -235,11 +276,13 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
   if (absl::GetFlag(FLAGS_warmup) > absl::ZeroDuration()) {
     load.duration = absl::GetFlag(FLAGS_warmup);
     LoadResult warm = RunClosedLoop(load);
+    f.acknowledged += warm.alerts_accepted;
     NoteError(f, "warm-up", warm);
   }
 
   load.duration = absl::GetFlag(FLAGS_duration);
   LoadResult closed = RunClosedLoop(load);
+  f.acknowledged += closed.alerts_accepted;
   f.alerts_per_s = closed.AlertsPerSecond();
   f.closed_failed = closed.requests_failed;
   f.closed_p50_us = Quantile(closed.latencies_us, 0.5);
@@ -256,6 +299,7 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
     };
   }
   LoadResult open = RunOpenLoop(load);
+  f.acknowledged += open.alerts_accepted;
   f.offered_rate = load.rate;
   f.achieved_rate = open.AlertsPerSecond();
   f.open_sent = open.requests_ok + open.requests_failed;
@@ -298,6 +342,11 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
     }
   }
   f.rss_after_mb = rss_mb();
+  f.counted = ScrapeCounter(receiver.port, receiver.received_metric, receiver.received_labels);
+  if (f.counted >= 0 && f.counted < static_cast<double>(f.acknowledged)) {
+    absl::StrAppend(&f.errors, "it acknowledged ", f.acknowledged, " alerts but counted only ",
+                    f.counted, " in ", receiver.received_metric, "\n");
+  }
   f.exit_code = receiver.process->Stop(absl::Seconds(20));
   return f;
 }
@@ -347,6 +396,12 @@ void PrintTable(const Figures* e, const Figures* am) {
   both("RSS after load (MB)", [&](const Figures& f) { return mb(f.rss_after_mb); }, "");
   both("failed requests (closed / open loop)",
        [](const Figures& f) { return absl::StrCat(f.closed_failed, " / ", f.open_failed); }, "0");
+  both("alerts counted by it / acknowledged",
+       [](const Figures& f) {
+         return absl::StrCat(f.counted < 0 ? "?" : absl::StrFormat("%.0f", f.counted), " / ",
+                             f.acknowledged);
+       },
+       "equal");
   both("exit code on SIGTERM", [](const Figures& f) { return absl::StrCat(f.exit_code); }, "0");
   for (const auto& [name, f] : {std::pair{"hollowtrees", e}, std::pair{"alertmanager", am}}) {
     if (f != nullptr && !f->errors.empty()) printf("\n%s problems:\n%s", name, f->errors.c_str());
