@@ -157,5 +157,58 @@ rules:
               acked.size(), redeliveries);
 }
 
+TEST(EngineShutdownTest, SigtermLetsTheCallInFlightFinishRecordsItAndExitsZero) {
+  const std::string dir = hollowtrees::testing::MakeTempDir("ht-term");
+  ASSERT_OK_AND_ASSIGN(auto p1, Subprocess::Start({BinaryPath("ht-log-action-plugin"), "--listen",
+                                                   "127.0.0.1:0", "--record-file", dir + "/p1.jsonl",
+                                                   "--delay", "1500ms"}));
+  ASSERT_OK_AND_ASSIGN(auto p2, Subprocess::Start({BinaryPath("ht-log-action-plugin"), "--listen",
+                                                   "127.0.0.1:0", "--record-file", dir + "/p2.jsonl"}));
+  ASSERT_OK_AND_ASSIGN(std::string port1, p1->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
+  ASSERT_OK_AND_ASSIGN(std::string port2, p2->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
+  ASSERT_THAT(hollowtrees::testing::WriteStringToFile(dir + "/rules.yaml", absl::StrCat(R"(
+data_dir: )", dir, R"(/data
+action_plugins:
+  - {name: p1, address: "127.0.0.1:)", port1, R"("}
+  - {name: p2, address: "127.0.0.1:)", port2, R"("}
+rules:
+  - name: r
+    event_type: prometheus.server.alert.SpotTerminationNotice
+    action_plugins: [p1, p2]
+)")),
+              IsOk());
+  auto start = [&] {
+    auto e = Subprocess::Start({BinaryPath("hollowtrees"), "--config", dir + "/rules.yaml", "--listen",
+                                "127.0.0.1:0", "--shutdown-grace", "10s"});
+    EXPECT_THAT(e, IsOk());
+    auto port = (*e)->WaitForOutput("listening on 127.0.0.1:(\\d+)");
+    EXPECT_THAT(port, IsOk());
+    return std::make_pair(*std::move(e), *port);
+  };
+  auto [engine, port] = start();
+  ASSERT_OK_AND_ASSIGN(auto client, http::NewHttpClient({.base_url = "http://127.0.0.1:" + port}));
+  ASSERT_OK_AND_ASSIGN(auto r, client->Send({.method = "POST", .path = "/api/v2/alerts",
+                                             .body = R"([{"labels":{"alertname":"SpotTerminationNotice","instance_id":"i-1"}}])",
+                                             .content_type = "application/json"}));
+  ASSERT_EQ(r.status, 200);
+  ASSERT_THAT(p1->WaitForOutput("event=.*attempt=1 status=firing"), IsOk());  // the call is in flight
+  const absl::Time sent = absl::Now();
+  engine->Signal(SIGTERM);
+  ASSERT_OK_AND_ASSIGN(int code, engine->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0);
+  EXPECT_GE(absl::Now() - sent, absl::Milliseconds(900)) << "it waited for the call";
+  EXPECT_THAT(engine->Output(), ::testing::HasSubstr("plugin=p1"));
+  EXPECT_TRUE(ReadRecords(dir + "/p2.jsonl").empty()) << "no new call after SIGTERM";
+
+  auto [again, port2b] = start();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (ReadRecords(dir + "/p2.jsonl").empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(ReadRecords(dir + "/p2.jsonl").size(), 1u) << "the chain went on after the restart";
+  EXPECT_EQ(ReadRecords(dir + "/p1.jsonl").size(), 1u) << "the finished call was recorded, not repeated";
+  EXPECT_EQ(again->Stop(), 0);
+}
+
 }  // namespace
 }  // namespace hollowtrees::engine
