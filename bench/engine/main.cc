@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bench/engine/load.h"
 #include "httplib.h"
+#include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "plugins/sdk/server.h"
 #include "tests/testing/subprocess.h"
@@ -412,6 +413,7 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "ht-engine-bench [--duration 5s] [--connections 8] [--rate 5000]: the engine's alert "
       "intake against Alertmanager's /api/v2/alerts, side by side");
+  AcceptDashedFlags(argc, argv);  // --keep-files as well as --keep_files
   absl::ParseCommandLine(argc, argv);
 
   const std::string only = absl::GetFlag(FLAGS_only);

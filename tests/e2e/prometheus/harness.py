@@ -350,7 +350,7 @@ class LogPlugin:
 def start_log_plugin(stack, name, extra_args=()):
     record = os.path.join(stack.workdir, f"{name}.calls.jsonl")
     p = stack.start(name, [binary("ht-log-action-plugin"), "--listen", "127.0.0.1:0",
-                           "--record_file", record, *extra_args])
+                           "--record-file", record, *extra_args])
     return LogPlugin(p, p.wait_for_port(), record)
 
 
