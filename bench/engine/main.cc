@@ -118,6 +118,25 @@ int64_t RssKb(pid_t pid) {
   return -1;
 }
 
+// CPU time (user + system) a process has used so far, in seconds; -1 when
+// it is gone.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat;
+  if (!std::getline(in, stat)) return -1;
+  // Fields after the command name, which is in parentheses and may hold
+  // spaces: state(3) ... utime(14) stime(15).
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
+  double utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
+      !absl::SimpleAtod(fields[12], &stime)) {
+    return -1;
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 absl::Status WaitHttpOk(int port, const std::string& path, absl::Duration timeout) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(1, 0);
@@ -235,6 +254,7 @@ receivers:
 // Figures of one receiver; negative means "not measured".
 struct Figures {
   double alerts_per_s = -1;
+  double cpu_us_per_alert = -1;  // the receiver's CPU time in the closed loop
   double closed_p50_us = -1, closed_p99_us = -1;
   uint64_t closed_failed = 0;
   double ack_p50_us = -1, ack_p99_us = -1, ack_max_us = -1;
@@ -282,8 +302,13 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
   }
 
   load.duration = absl::GetFlag(FLAGS_duration);
+  const double cpu_before = CpuSeconds(receiver.process->pid());
   LoadResult closed = RunClosedLoop(load);
+  const double cpu_after = CpuSeconds(receiver.process->pid());
   f.acknowledged += closed.alerts_accepted;
+  if (cpu_before >= 0 && cpu_after >= 0 && closed.alerts_accepted > 0) {
+    f.cpu_us_per_alert = (cpu_after - cpu_before) * 1e6 / closed.alerts_accepted;
+  }
   f.alerts_per_s = closed.AlertsPerSecond();
   f.closed_failed = closed.requests_failed;
   f.closed_p50_us = Quantile(closed.latencies_us, 0.5);
@@ -373,6 +398,12 @@ void PrintTable(const Figures* e, const Figures* am) {
        e && am && am->alerts_per_s > 0
            ? absl::StrFormat(">= 3x alertmanager (now %.2fx)", e->alerts_per_s / am->alerts_per_s)
            : ">= 3x alertmanager");
+  both("  receiver CPU per alert (us)",
+       [](const Figures& f) {
+         return f.cpu_us_per_alert < 0 ? std::string("-")
+                                       : absl::StrFormat("%.2f", f.cpu_us_per_alert);
+       },
+       "");
   both("  request latency p50 / p99 (ms)",
        [&](const Figures& f) { return ms(f.closed_p50_us) + " / " + ms(f.closed_p99_us); }, "");
   both(absl::StrFormat("ack latency p50 @ %.0f alerts/s (ms)", rate),
