@@ -170,12 +170,30 @@ std::string FormatAmzShortDate(absl::Time t) {
 }
 
 absl::StatusOr<absl::Time> ParseAmzDate(absl::string_view text) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime("%Y%m%dT%H%M%SZ", std::string(text), absl::UTCTimeZone(), &t, &err)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad X-Amz-Date \"", text, "\": ", err));
+  // absl::ParseTime's %Y is greedy over "20150830T...", so the fields are
+  // read by position: yyyymmddThhmmssZ.
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad X-Amz-Date \"", text, "\": want yyyymmddThhmmssZ"));
+  };
+  if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z') return bad();
+  int v[6];
+  const int pos[6] = {0, 4, 6, 9, 11, 13};
+  const int len[6] = {4, 2, 2, 2, 2, 2};
+  for (int i = 0; i < 6; ++i) {
+    v[i] = 0;
+    for (int j = 0; j < len[i]; ++j) {
+      const char c = text[pos[i] + j];
+      if (!absl::ascii_isdigit(c)) return bad();
+      v[i] = v[i] * 10 + (c - '0');
+    }
   }
-  return t;
+  const absl::CivilSecond cs(v[0], v[1], v[2], v[3], v[4], v[5]);
+  if (cs.year() != v[0] || cs.month() != v[1] || cs.day() != v[2] || cs.hour() != v[3] ||
+      cs.minute() != v[4] || cs.second() != v[5]) {
+    return bad();
+  }
+  return absl::FromCivil(cs, absl::UTCTimeZone());
 }
 
 std::vector<std::string> HeadersToSign(const SignableRequest& request) {
