@@ -60,6 +60,27 @@ Clock& RealClock() {
   return *clock;
 }
 
+absl::Time ManualClock::Now() {
+  absl::MutexLock lock(&mu_);
+  return now_;
+}
+
+void ManualClock::Sleep(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  sleeps_.push_back(d);
+  now_ += d;
+}
+
+void ManualClock::Advance(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  now_ += d;
+}
+
+std::vector<absl::Duration> ManualClock::sleeps() {
+  absl::MutexLock lock(&mu_);
+  return sleeps_;
+}
+
 absl::StatusOr<IniFile> ParseIni(absl::string_view text, absl::string_view file_name) {
   IniFile out;
   std::string section;
