@@ -47,6 +47,7 @@ struct InjectedFault {
   int status;
   int remaining;
   std::string message;
+  int skip = 0;
 };
 
 void Add(pugi::xml_node parent, const char* name, const std::string& text) {
@@ -841,6 +842,9 @@ void FakeAws::Impl::Handle(const httplib::Request& req, httplib::Response& res) 
       fault = {"InvalidAction", 400,
                absl::StrCat("Could not find operation ", ctx.action, " for version ",
                             ctx.params["Version"])};
+    } else if (inj != faults.end() && inj->second.skip > 0) {
+      --inj->second.skip;
+      ok = Dispatch(ctx, &body, &fault);
     } else if (inj != faults.end() && inj->second.remaining > 0) {
       fault = {inj->second.code, inj->second.status, inj->second.message};
       if (--inj->second.remaining == 0) faults.erase(inj);
@@ -914,6 +918,8 @@ absl::StatusOr<std::unique_ptr<FakeAws>> FakeAws::Start(const FakeAwsOptions& op
   fake->impl_ = std::make_unique<Impl>(options);
   fake->server_ = std::make_unique<httplib::Server>();
   http::ConfigureServer(*fake->server_, {.threads = 4});
+  // Idle keep-alive connections must not hold up the fake's shutdown.
+  fake->server_->set_keep_alive_timeout(1);
   Impl* impl = fake->impl_.get();
   auto handler = [impl](const httplib::Request& req, httplib::Response& res) {
     impl->Handle(req, res);
@@ -981,6 +987,12 @@ void FakeAws::InjectError(const std::string& action, const std::string& code, in
                           int count, const std::string& message) {
   absl::MutexLock lock(&impl_->mu);
   impl_->faults[action] = {code, http_status, count, message};
+}
+
+void FakeAws::InjectErrorAfter(const std::string& action, int skip, const std::string& code,
+                               int http_status, int count) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->faults[action] = {code, http_status, count, "injected fault", skip};
 }
 
 void FakeAws::ExpireSessionTokens() {

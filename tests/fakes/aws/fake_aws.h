@@ -104,6 +104,9 @@ class FakeAws {
   // AWS error code and HTTP status.
   void InjectError(const std::string& action, const std::string& code, int http_status,
                    int count = 1, const std::string& message = "injected fault");
+  // The same, after `skip` calls of the action have gone through.
+  void InjectErrorAfter(const std::string& action, int skip, const std::string& code,
+                        int http_status, int count = 1);
   // Every session token issued so far is now expired (ExpiredToken).
   void ExpireSessionTokens();
   // Adds accepted long-term credentials.

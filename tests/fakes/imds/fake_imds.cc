@@ -220,6 +220,8 @@ absl::StatusOr<std::unique_ptr<FakeImds>> FakeImds::Start(const FakeImdsOptions&
   fake->impl_ = std::make_unique<Impl>(options);
   fake->server_ = std::make_unique<httplib::Server>();
   http::ConfigureServer(*fake->server_, {.threads = 4});
+  // Idle keep-alive connections must not hold up the fake's shutdown.
+  fake->server_->set_keep_alive_timeout(1);
   Impl* impl = fake->impl_.get();
   auto handler = [impl](const httplib::Request& req, httplib::Response& res) {
     impl->Handle(req, res);
