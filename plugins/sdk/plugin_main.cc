@@ -6,6 +6,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/common/signals.h"
 #include "plugins/sdk/server.h"
@@ -25,6 +26,7 @@ int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactor
   SignalWaiter signals({SIGTERM, SIGINT});
   absl::SetProgramUsageMessage(
       absl::StrCat(info.name, ": a Hollowtrees action plugin (gRPC). ", info.usage));
+  AcceptDashedFlags(argc, argv);
   absl::ParseCommandLine(argc, argv);
 
   LogOptions log_options{absl::GetFlag(FLAGS_log_level), absl::GetFlag(FLAGS_log_format)};

@@ -1,6 +1,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "lib/common/duration.h"
+#include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/common/thread_pool.h"
 #include "tests/testing/status_matchers.h"
@@ -71,6 +72,24 @@ TEST(ThreadPoolTest, RunsEverythingBeforeDestruction) {
     for (int i = 0; i < 1000; ++i) pool.Schedule([&n] { n.fetch_add(1); });
   }
   EXPECT_EQ(n.load(), 1000);
+}
+
+}  // namespace
+}  // namespace hollowtrees
+
+namespace hollowtrees {
+namespace {
+
+TEST(AcceptDashedFlagsTest, RewritesNamesNotValues) {
+  std::string a0 = "prog", a1 = "--kubeconfig-dir=/a-b", a2 = "--log-level", a3 = "x-y",
+              a4 = "-bind-addr", a5 = "--", a6 = "--not-a-flag";
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data(), a6.data()};
+  AcceptDashedFlags(7, argv);
+  EXPECT_STREQ(argv[1], "--kubeconfig_dir=/a-b");
+  EXPECT_STREQ(argv[2], "--log_level");
+  EXPECT_STREQ(argv[3], "x-y");
+  EXPECT_STREQ(argv[4], "-bind_addr");
+  EXPECT_STREQ(argv[6], "--not-a-flag");
 }
 
 }  // namespace

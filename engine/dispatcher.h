@@ -1,0 +1,108 @@
+#pragma once
+
+// Turns accepted events into flows and runs each flow's plugin chain.
+//
+// For each event, every matching rule (Ruleset::Match) starts a flow unless
+// the rule's group for the event (group_by labels, or the whole label set)
+// already has a flow running or cooling down: then the event is absorbed.
+// A flow calls its rule's plugins in order, the next only after the previous
+// answered; a call that answers RETRY or fails in transport (unreachable,
+// deadline exceeded) is retried up to the rule's `retries` with exponential
+// backoff and jitter; a FAILED step stops the chain or is passed over, per
+// `on_failure`. Flows of different groups and rules run concurrently (calls
+// are asynchronous); a rule's `concurrency` bounds its running flows and
+// queues the rest.
+//
+// Threading: all state lives on the Scheduler's thread. The public methods
+// are thread-safe (they post there). Every flow state change is recorded in
+// the FlowStore.
+
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "engine/engine_metrics.h"
+#include "engine/event.h"
+#include "engine/flow_store.h"
+#include "engine/plugin_client.h"
+#include "engine/ruleset.h"
+#include "engine/scheduler.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace hollowtrees::engine {
+
+struct DispatcherOptions {
+  // Backoff before retry n (1-based) is uniform in [b/2, b] with
+  // b = min(max_backoff, initial_backoff * 2^(n-1)). Defaults 1s and 30s.
+  absl::Duration initial_backoff = absl::Seconds(1);
+  absl::Duration max_backoff = absl::Seconds(30);
+  // Seed for the jitter (tests fix it). Default: random.
+  uint64_t seed = std::random_device{}();
+};
+
+class Dispatcher {
+ public:
+  // All references must outlive the dispatcher.
+  Dispatcher(Scheduler& scheduler, PluginClient& plugins, FlowStore& store, EngineMetrics& metrics,
+             spdlog::logger& logger, DispatcherOptions options = {});
+
+  // Installs a ruleset for events dispatched from now on. Thread-safe.
+  void SetRuleset(std::shared_ptr<const Ruleset> ruleset);
+  // Dispatches accepted events, in order. Thread-safe.
+  void Submit(std::vector<EventPtr> events);
+
+  // Counts of flows, for shutdown and tests. Call on the scheduler thread
+  // (or after the scheduler is idle).
+  size_t running_flows() const { return flows_.size() - queued_; }
+  size_t queued_flows() const { return queued_; }
+  size_t groups() const { return groups_.size(); }
+
+ private:
+  struct Flow {
+    std::shared_ptr<const Ruleset> ruleset;  // the snapshot it started with
+    const Rule* rule = nullptr;
+    std::string group;  // rule name + '\0' + group key
+    io::cloudevents::v1::CloudEvent event_proto;
+    FlowRecord record;
+    bool any_step_failed = false;
+    absl::Time call_started = absl::InfinitePast();
+  };
+  struct Group {
+    bool running = false;
+    absl::Time cooldown_until = absl::InfinitePast();
+  };
+
+  void Dispatch(const EventPtr& event);
+  void Start(Flow& flow);
+  void CallStep(const std::string& flow_id);
+  void OnReply(const std::string& flow_id, PluginReply reply);
+  void Advance(Flow& flow);
+  void Finish(Flow& flow, FlowState state);
+  void Record(Flow& flow);
+  absl::Duration Backoff(int attempt, absl::Duration retry_after);
+  void ExpireGroup(const std::string& group);
+
+  Scheduler& scheduler_;
+  PluginClient& plugins_;
+  FlowStore& store_;
+  EngineMetrics& metrics_;
+  spdlog::logger& logger_;
+  const DispatcherOptions options_;
+  std::mt19937_64 rng_;
+
+  std::shared_ptr<const Ruleset> ruleset_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Flow>> flows_;
+  absl::flat_hash_map<std::string, Group> groups_;
+  absl::flat_hash_map<std::string, int> running_by_rule_;
+  absl::flat_hash_map<std::string, std::deque<std::string>> queued_by_rule_;
+  size_t queued_ = 0;
+  std::vector<const Rule*> matched_;  // reused scratch
+};
+
+}  // namespace hollowtrees::engine

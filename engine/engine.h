@@ -1,0 +1,74 @@
+#pragma once
+
+// The engine, assembled: configuration, HTTP intake, dispatcher, plugin
+// client, flow store and metrics. main() makes one; component tests too.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/config.h"
+#include "engine/dispatcher.h"
+#include "engine/engine_metrics.h"
+#include "engine/event_loop.h"
+#include "engine/flow_store.h"
+#include "engine/http_api.h"
+#include "engine/intake.h"
+#include "engine/plugin_client.h"
+#include "engine/ruleset.h"
+#include "lib/metrics/metrics.h"
+
+namespace hollowtrees::engine {
+
+struct EngineOptions {
+  std::string config_path;
+  // Override the configuration's listen and data_dir when not empty.
+  std::string listen;
+  std::string data_dir;
+  DispatcherOptions dispatcher;
+};
+
+class Engine {
+ public:
+  // Loads and validates the configuration (InvalidArgument listing every
+  // problem), then starts serving. The logger must outlive the engine.
+  static absl::StatusOr<std::unique_ptr<Engine>> Start(const EngineOptions& options,
+                                                       spdlog::logger& logger);
+  ~Engine();
+
+  int port() const { return http_->port(); }
+  const std::string& listen_host() const { return listen_host_; }
+
+  // Re-reads the configuration file. A bad file keeps the old rules running;
+  // the error (every problem) is returned, logged and shown in
+  // hollowtrees_config_last_reload_successful. Thread-safe.
+  absl::Status Reload();
+
+  // Stops accepting, lets running flows finish for up to `grace`.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  Engine(EngineOptions options, spdlog::logger& logger);
+  std::shared_ptr<const Ruleset> ruleset();
+  void ScheduleSweep();
+
+  const EngineOptions options_;
+  spdlog::logger& logger_;
+  std::string listen_host_;
+  metrics::Registry registry_;
+  EngineMetrics metrics_;
+  // Order matters for teardown (see ~Engine).
+  EventLoop loop_;
+  MemoryFlowStore store_;
+  std::unique_ptr<PluginClient> plugins_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<DedupTable> dedup_;
+  std::unique_ptr<Intake> intake_;
+  std::unique_ptr<HttpApi> http_;
+
+  absl::Mutex mu_;
+  std::shared_ptr<const Ruleset> ruleset_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hollowtrees::engine

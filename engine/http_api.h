@@ -1,0 +1,61 @@
+#pragma once
+
+// The engine's HTTP API (DESIGN.md, "Engine contracts"): intake endpoints for
+// Prometheus, Alertmanager and CloudEvents; health, readiness, metrics; the
+// flows and rules views. Malformed input gets a 4xx with a JSON body
+// {"error": "..."} that names the problem and queues nothing.
+
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "engine/config.h"
+#include "engine/engine_metrics.h"
+#include "engine/flow_store.h"
+#include "engine/intake.h"
+#include "engine/ruleset.h"
+#include "lib/http/server_util.h"
+
+namespace httplib {
+class Server;
+}
+namespace spdlog {
+class logger;
+}
+
+namespace hollowtrees::engine {
+
+struct HttpApiDeps {
+  Intake& intake;
+  EngineMetrics& metrics;
+  FlowStore& flows;
+  std::function<std::shared_ptr<const Ruleset>()> ruleset;
+  std::function<bool()> ready;
+  spdlog::logger& logger;
+};
+
+class HttpApi {
+ public:
+  // Binds `listen` and serves on a thread of its own. Unavailable when the
+  // address is taken.
+  static absl::StatusOr<std::unique_ptr<HttpApi>> Start(const http::HostPort& listen,
+                                                        const IntakeConfig& intake,
+                                                        HttpApiDeps deps);
+  ~HttpApi();  // Stop()
+
+  int port() const { return port_; }
+  // Stops accepting and waits for requests being served. Idempotent.
+  void Stop();
+
+ private:
+  explicit HttpApi(HttpApiDeps deps);
+  void Routes(const IntakeConfig& intake);
+
+  HttpApiDeps deps_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace hollowtrees::engine

@@ -1,0 +1,146 @@
+#include "engine/intake.h"
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace hollowtrees::engine {
+
+DedupTable::DedupTable(size_t max_entries, absl::Duration window)
+    : max_per_shard_(std::max<size_t>(max_entries / kShards, 16)), window_(window) {}
+
+DedupTable::Shard& DedupTable::ShardFor(const std::string& key) {
+  return shards_[absl::Hash<std::string>{}(key) % kShards];
+}
+
+bool DedupTable::SeenOrInsert(const std::string& key, absl::Time now) {
+  Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  auto [it, inserted] = shard.seen.try_emplace(key, now);
+  if (!inserted) {
+    const bool fresh = now - it->second <= window_;
+    it->second = now;
+    return fresh;
+  }
+  size_.fetch_add(1, std::memory_order_relaxed);
+  if (shard.seen.size() > max_per_shard_) {
+    // Full: drop expired entries, then the oldest until back under the bound.
+    size_t removed = 0;
+    for (auto e = shard.seen.begin(); e != shard.seen.end();) {
+      if (now - e->second > window_) {
+        shard.seen.erase(e++);
+        ++removed;
+      } else {
+        ++e;
+      }
+    }
+    while (shard.seen.size() > max_per_shard_) {
+      auto oldest = shard.seen.begin();
+      for (auto e = shard.seen.begin(); e != shard.seen.end(); ++e) {
+        if (e->second < oldest->second) oldest = e;
+      }
+      if (oldest->first == key) break;
+      shard.seen.erase(oldest);
+      ++removed;
+    }
+    size_.fetch_sub(removed, std::memory_order_relaxed);
+  }
+  return false;
+}
+
+void DedupTable::Forget(const std::string& key) {
+  Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  if (shard.seen.erase(key) > 0) size_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void DedupTable::Sweep(absl::Time now) {
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    size_t removed = 0;
+    for (auto e = shard.seen.begin(); e != shard.seen.end();) {
+      if (now - e->second > window_) {
+        shard.seen.erase(e++);
+        ++removed;
+      } else {
+        ++e;
+      }
+    }
+    size_.fetch_sub(removed, std::memory_order_relaxed);
+  }
+}
+
+std::string IntakeResult::ToJson() const {
+  nlohmann::json rejected_json = nlohmann::json::array();
+  for (const Rejection& r : rejected) rejected_json.push_back({{"index", r.index}, {"error", r.error}});
+  return nlohmann::json{{"accepted", accepted}, {"duplicates", duplicates}, {"rejected", rejected_json}}
+      .dump();
+}
+
+Intake::Intake(DedupTable& dedup, Dispatcher& dispatcher, EngineMetrics& metrics,
+               const IntakeConfig& config)
+    : dedup_(dedup), dispatcher_(dispatcher), config_(config) {
+  for (IntakeSource s : {IntakeSource::kPrometheus, IntakeSource::kAlertmanager,
+                         IntakeSource::kCloudEvents, IntakeSource::kReplay}) {
+    const std::string name(IntakeSourceName(s));
+    source_metrics_[static_cast<int>(s)] = {&metrics.events_received.WithLabels({name}),
+                                            &metrics.events_duplicate.WithLabels({name}),
+                                            &metrics.events_rejected.WithLabels({name})};
+  }
+}
+
+Intake::SourceMetrics& Intake::For(IntakeSource source) {
+  return source_metrics_[static_cast<int>(source)];
+}
+
+void Intake::CountRejected(IntakeSource source, int n) { For(source).rejected->Inc(n); }
+
+IntakeResult Intake::AcceptAlerts(AlertBatch batch, IntakeSource source, absl::Time now) {
+  IntakeResult result;
+  SourceMetrics& m = For(source);
+  m.received->Inc(static_cast<double>(batch.alerts.size() + batch.rejected.size()));
+  m.rejected->Inc(static_cast<double>(batch.rejected.size()));
+  const std::string& fallback =
+      batch.external_url.empty() ? config_.default_source : batch.external_url;
+  std::vector<EventPtr> fresh;
+  std::string key;
+  for (ParsedAlert& alert : batch.alerts) {
+    // The same key Event::DedupKey() gives, made without building the event.
+    key.clear();
+    absl::StrAppend(&key, alert.generator_url.empty() ? fallback : alert.generator_url, "\n",
+                    alert.id);
+    if (dedup_.SeenOrInsert(key, now)) {
+      ++result.duplicates;
+      continue;
+    }
+    fresh.push_back(AlertToEvent(std::move(alert), source, fallback, now));
+  }
+  m.duplicate->Inc(result.duplicates);
+  result.accepted = static_cast<int>(fresh.size());
+  if (!fresh.empty()) dispatcher_.Submit(std::move(fresh));
+  result.rejected = std::move(batch.rejected);
+  return result;
+}
+
+IntakeResult Intake::AcceptEvents(std::vector<EventPtr> events, std::vector<Rejection> rejected,
+                                  absl::Time now) {
+  IntakeResult result;
+  SourceMetrics& m = For(IntakeSource::kCloudEvents);
+  m.received->Inc(static_cast<double>(events.size() + rejected.size()));
+  m.rejected->Inc(static_cast<double>(rejected.size()));
+  std::vector<EventPtr> fresh;
+  for (EventPtr& e : events) {
+    if (dedup_.SeenOrInsert(e->DedupKey(), now)) {
+      ++result.duplicates;
+      continue;
+    }
+    fresh.push_back(std::move(e));
+  }
+  m.duplicate->Inc(result.duplicates);
+  result.accepted = static_cast<int>(fresh.size());
+  if (!fresh.empty()) dispatcher_.Submit(std::move(fresh));
+  result.rejected = std::move(rejected);
+  return result;
+}
+
+}  // namespace hollowtrees::engine

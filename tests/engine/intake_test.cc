@@ -1,0 +1,337 @@
+#include "absl/strings/str_cat.h"
+#include "engine/alerts.h"
+#include "engine/cloudevents.h"
+#include "engine/intake.h"
+#include "engine/matcher.h"
+#include "engine/rfc3339.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/status_matchers.h"
+
+namespace hollowtrees::engine {
+namespace {
+
+using ::hollowtrees::testing::IsOk;
+using ::hollowtrees::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+const absl::Time kNow = absl::FromUnixSeconds(1704067200);  // 2024-01-01T00:00:00Z
+
+constexpr char kFiring[] = R"([{
+  "labels": {"alertname": "SpotTerminationNotice", "instance_id": "i-1", "cluster_name": "c", "empty": ""},
+  "annotations": {"summary": "going away"},
+  "startsAt": "2023-12-31T23:59:00.123Z",
+  "endsAt": "2024-01-01T00:04:00Z",
+  "generatorURL": "http://prometheus:9090/graph?g0.expr=x"
+}])";
+
+TEST(AlertsTest, ParsesAPrometheusPush) {
+  ASSERT_OK_AND_ASSIGN(AlertBatch b, ParsePrometheusAlerts(kFiring, kNow));
+  ASSERT_EQ(b.alerts.size(), 1u);
+  const ParsedAlert& a = b.alerts[0];
+  EXPECT_THAT(a.labels, ElementsAre(Pair("alertname", "SpotTerminationNotice"),
+                                    Pair("cluster_name", "c"), Pair("instance_id", "i-1")))
+      << "sorted, empty values dropped";
+  EXPECT_EQ(a.status, AlertStatus::kFiring);
+  EXPECT_EQ(a.id, absl::StrCat(FingerprintHex(a.fingerprint), "-1704067140123"));
+}
+
+TEST(AlertsTest, FingerprintIsAlertmanagers) {
+  // FNV-1a 64 over name, 0xff, value, 0xff of the sorted pairs. The empty
+  // label set hashes to the FNV offset basis.
+  EXPECT_EQ(FingerprintHex(Fingerprint({})), "cbf29ce484222325");
+  // Independent computation for {a="b"}.
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : std::string("a\xff" "b\xff")) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  EXPECT_EQ(Fingerprint({{"a", "b"}}), h);
+  EXPECT_NE(Fingerprint({{"a", "b"}}), Fingerprint({{"a", "c"}}));
+  EXPECT_NE(Fingerprint({{"ab", ""}}), Fingerprint({{"a", "b"}}));
+}
+
+TEST(AlertsTest, IdIsStableAcrossResendsAndDistinguishesInstancesAndStatus) {
+  ASSERT_OK_AND_ASSIGN(AlertBatch first, ParsePrometheusAlerts(kFiring, kNow));
+  // A re-send a minute later: endsAt moved on, labels in another order.
+  const std::string resend = R"([{"labels":{"instance_id":"i-1","cluster_name":"c","alertname":"SpotTerminationNotice"},
+    "startsAt":"2023-12-31T23:59:00.123Z","endsAt":"2024-01-01T00:05:00Z","generatorURL":"http://prometheus:9090/graph?g0.expr=x"}])";
+  ASSERT_OK_AND_ASSIGN(AlertBatch again, ParsePrometheusAlerts(resend, kNow + absl::Minutes(1)));
+  EXPECT_EQ(first.alerts[0].id, again.alerts[0].id);
+  // The same labels firing anew (new startsAt) is another instance.
+  const std::string refired = R"([{"labels":{"alertname":"SpotTerminationNotice","instance_id":"i-1","cluster_name":"c"},
+    "startsAt":"2024-01-01T01:00:00Z"}])";
+  ASSERT_OK_AND_ASSIGN(AlertBatch other, ParsePrometheusAlerts(refired, kNow));
+  EXPECT_NE(first.alerts[0].id, other.alerts[0].id);
+  // Resolved: endsAt not after now.
+  ASSERT_OK_AND_ASSIGN(AlertBatch resolved, ParsePrometheusAlerts(kFiring, kNow + absl::Minutes(10)));
+  EXPECT_EQ(resolved.alerts[0].status, AlertStatus::kResolved);
+  EXPECT_EQ(resolved.alerts[0].id, first.alerts[0].id + "-resolved");
+}
+
+TEST(AlertsTest, ConvertsToACloudEvent) {
+  ASSERT_OK_AND_ASSIGN(AlertBatch b, ParsePrometheusAlerts(kFiring, kNow));
+  const std::string id = b.alerts[0].id;
+  EventPtr e = AlertToEvent(std::move(b.alerts[0]), IntakeSource::kPrometheus, "fallback", kNow);
+  EXPECT_EQ(e->type, "prometheus.server.alert.SpotTerminationNotice");
+  EXPECT_EQ(e->id, id);
+  EXPECT_EQ(e->source, "http://prometheus:9090/graph?g0.expr=x");
+  EXPECT_EQ(e->time, absl::FromUnixMillis(1704067140123));
+  EXPECT_EQ(e->datacontenttype, "application/json");
+  auto data = nlohmann::json::parse(e->data);
+  EXPECT_EQ(data["status"], "firing");
+  EXPECT_EQ(data["labels"]["instance_id"], "i-1");
+  EXPECT_EQ(data["annotations"]["summary"], "going away");
+  EXPECT_EQ(data["startsAt"], "2023-12-31T23:59:00.123Z");
+  EXPECT_EQ(data["generatorURL"], "http://prometheus:9090/graph?g0.expr=x");
+  // The protobuf form: labels stay inside data, never extension attributes.
+  auto proto = e->ToProto();
+  EXPECT_EQ(proto.spec_version(), "1.0");
+  EXPECT_EQ(proto.attributes().at("datacontenttype").ce_string(), "application/json");
+  EXPECT_EQ(proto.attributes().at("time").ce_timestamp().seconds(), 1704067140);
+  EXPECT_EQ(proto.attributes().at("time").ce_timestamp().nanos(), 123000000);
+  EXPECT_FALSE(proto.attributes().contains("cluster_name"));
+  EXPECT_EQ(proto.text_data(), e->data);
+}
+
+TEST(AlertsTest, WithoutGeneratorUrlTheFallbackSourceIsUsed) {
+  ASSERT_OK_AND_ASSIGN(AlertBatch b, ParsePrometheusAlerts(R"([{"labels":{"alertname":"A"}}])", kNow));
+  EventPtr e = AlertToEvent(std::move(b.alerts[0]), IntakeSource::kPrometheus, "hollowtrees", kNow);
+  EXPECT_EQ(e->source, "hollowtrees");
+  EXPECT_EQ(e->time, kNow);
+  EXPECT_EQ(e->id, FingerprintHex(Fingerprint({{"alertname", "A"}})));
+}
+
+TEST(AlertsTest, BadAlertsAreRefusedOneByOne) {
+  const std::string body = R"([
+    {"labels": {"alertname": "Good"}},
+    {"labels": {"instance": "x"}},
+    {"annotations": {}},
+    {"labels": {"alertname": "A", "bad-name": "v"}},
+    {"labels": {"alertname": "A", "n": 5}},
+    {"labels": {"alertname": "A"}, "startsAt": "lunchtime"},
+    "not an object",
+    {"labels": {"alertname": "Good2"}, "startsAt": "2024-01-01T00:00:00+02:00"}
+  ])";
+  ASSERT_OK_AND_ASSIGN(AlertBatch b, ParsePrometheusAlerts(body, kNow));
+  ASSERT_EQ(b.alerts.size(), 2u);
+  ASSERT_EQ(b.rejected.size(), 6u);
+  EXPECT_EQ(b.rejected[0].index, 1);
+  EXPECT_EQ(b.rejected[0].error, "alert has no alertname label");
+  EXPECT_EQ(b.rejected[1].error, "alert has no labels");
+  EXPECT_EQ(b.rejected[2].error, "labels: invalid label name \"bad-name\"");
+  EXPECT_EQ(b.rejected[3].error, "labels.n must be a string");
+  EXPECT_THAT(b.rejected[4].error, HasSubstr("startsAt: \"lunchtime\" is not an RFC 3339 timestamp"));
+  EXPECT_EQ(b.rejected[5].index, 6);
+  EXPECT_EQ(b.alerts[1].starts_at, absl::FromUnixSeconds(1704067200 - 7200));
+}
+
+TEST(AlertsTest, BodiesThatAreNotAlertArraysAreRefusedWhole) {
+  EXPECT_THAT(ParsePrometheusAlerts("{", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  EXPECT_THAT(ParsePrometheusAlerts(R"({"labels":{}})", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("JSON array of alerts")));
+  EXPECT_THAT(ParsePrometheusAlerts("", kNow), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(AlertBatch empty, ParsePrometheusAlerts("[]", kNow));
+  EXPECT_TRUE(empty.alerts.empty());
+}
+
+TEST(WebhookTest, ParsesVersion4WithStatus) {
+  const std::string body = R"({
+    "version": "4", "groupKey": "{}:{alertname=\"X\"}", "truncatedAlerts": 0, "status": "firing",
+    "receiver": "hollowtrees", "groupLabels": {"alertname": "X"}, "commonLabels": {"alertname": "X"},
+    "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+    "alerts": [
+      {"status": "firing", "labels": {"alertname": "X", "i": "1"}, "annotations": {},
+       "startsAt": "2024-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+       "generatorURL": "", "fingerprint": "abc"},
+      {"status": "resolved", "labels": {"alertname": "X", "i": "2"}, "annotations": {},
+       "startsAt": "2023-12-31T00:00:00Z", "endsAt": "2024-01-01T00:10:00Z",
+       "generatorURL": "http://prom/g", "fingerprint": "def"},
+      {"status": "pending", "labels": {"alertname": "X"}}
+    ]})";
+  ASSERT_OK_AND_ASSIGN(AlertBatch b, ParseAlertmanagerWebhook(body, kNow));
+  ASSERT_EQ(b.alerts.size(), 2u);
+  EXPECT_EQ(b.alerts[0].status, AlertStatus::kFiring);
+  EXPECT_EQ(b.alerts[0].ends_at, absl::InfinitePast()) << "Go's zero time means not set";
+  EXPECT_EQ(b.alerts[1].status, AlertStatus::kResolved) << "status wins over times";
+  EXPECT_EQ(b.external_url, "http://alertmanager:9093");
+  ASSERT_EQ(b.rejected.size(), 1u);
+  EXPECT_THAT(b.rejected[0].error, HasSubstr("\"pending\""));
+  EventPtr e = AlertToEvent(std::move(b.alerts[0]), IntakeSource::kAlertmanager, b.external_url, kNow);
+  EXPECT_EQ(e->source, "http://alertmanager:9093");
+}
+
+TEST(WebhookTest, RefusesOtherShapes) {
+  EXPECT_THAT(ParseAlertmanagerWebhook(R"({"version":"3","alerts":[]})", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unsupported webhook version \"3\"")));
+  EXPECT_THAT(ParseAlertmanagerWebhook(R"({"version":"4"})", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no \"alerts\" array")));
+  EXPECT_THAT(ParseAlertmanagerWebhook(R"([])", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("webhook object")));
+}
+
+TEST(Rfc3339Test, StrictAsCloudEventsWants) {
+  EXPECT_THAT(ParseRfc3339("2018-04-05T17:31:00Z"), IsOk());
+  EXPECT_THAT(ParseRfc3339("2018-04-05t17:31:00.999999999z"), IsOk());
+  EXPECT_THAT(ParseRfc3339("2018-04-05T17:31:00-07:30"), IsOk());
+  for (const char* bad : {"lunchtime", "2018-04-05T18:31Z", "2018-04-05 17:31:00Z", "2018-02-30T00:00:00Z",
+                          "2018-04-05T17:31:00", "2018-04-05T25:00:00Z", "2018-04-05T17:31:00.Z",
+                          "2018-04-05T17:31:00Zjunk"}) {
+    EXPECT_THAT(ParseRfc3339(bad), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
+  }
+  EXPECT_EQ(*ParseRfc3339("2024-02-29T12:00:00+01:00"), absl::FromUnixSeconds(1709204400));
+  EXPECT_EQ(FormatRfc3339(absl::FromUnixMillis(1704067140123)), "2023-12-31T23:59:00.123Z");
+}
+
+TEST(CloudEventsTest, ModeFollowsContentType) {
+  EXPECT_EQ(ModeForContentType("application/cloudevents+json; charset=utf-8"), CloudEventsMode::kStructured);
+  EXPECT_EQ(ModeForContentType("application/cloudevents-batch+json"), CloudEventsMode::kBatch);
+  EXPECT_EQ(ModeForContentType("application/json"), CloudEventsMode::kBinary);
+  EXPECT_EQ(ModeForContentType(""), CloudEventsMode::kBinary);
+}
+
+TEST(CloudEventsTest, StructuredEventWithJsonData) {
+  ASSERT_OK_AND_ASSIGN(EventPtr e, ParseStructuredCloudEvent(R"({
+    "specversion": "1.0", "id": "n-1", "source": "spot-termination-exporter/i-1",
+    "type": "prometheus.server.alert.SpotTerminationNotice", "time": "2024-01-01T00:00:00Z",
+    "subject": "i-1", "myext": "v", "num": 5,
+    "data": {"status": "firing", "labels": {"instance_id": "i-1", "cluster_name": "c"}}})", kNow));
+  EXPECT_EQ(e->id, "n-1");
+  EXPECT_EQ(e->subject, "i-1");
+  EXPECT_THAT(e->extensions, ElementsAre(Pair("myext", "v"), Pair("num", "5")));
+  EXPECT_THAT(e->labels, ElementsAre(Pair("cluster_name", "c"), Pair("instance_id", "i-1")));
+  EXPECT_EQ(e->status, AlertStatus::kFiring);
+  EXPECT_EQ(nlohmann::json::parse(e->data)["labels"]["instance_id"], "i-1");
+  EXPECT_EQ(e->DedupKey(), "spot-termination-exporter/i-1\nn-1");
+}
+
+// Cases from the cloudevents/conformance suite's invalid events.
+TEST(CloudEventsTest, ConformanceInvalidEvents) {
+  const std::string base = R"("specversion":"1.0","id":"1","source":"/s","type":"t")";
+  struct Case {
+    std::string body;
+    std::string error;
+  } cases[] = {
+      {absl::StrCat("{", base, R"(,"time":"lunchtime"})"), "time: \"lunchtime\" is not an RFC 3339"},
+      {absl::StrCat("{", base, R"(,"time":"2018-04-05T18:31Z"})"), "is not an RFC 3339"},
+      {absl::StrCat("{", base, R"(,"MyExtension":"x"})"), "invalid attribute name \"MyExtension\""},
+      {absl::StrCat("{", base, R"(,"my.extension":"x"})"), "invalid attribute name \"my.extension\""},
+      {absl::StrCat("{", base, R"(,"averyveryverylongextensionname":"x"})"), "invalid attribute name"},
+      {absl::StrCat("{", base, R"(,"data":{},"data_base64":"eA=="})"), "both \"data\" and \"data_base64\""},
+      {R"({"specversion":"0.3","id":"1","source":"/s","type":"t"})", "unsupported specversion \"0.3\""},
+      {R"({"id":"1","source":"/s","type":"t"})", "missing required attribute \"specversion\""},
+      {R"({"specversion":"1.0","source":"/s","type":"t"})", "missing required attribute \"id\""},
+      {R"({"specversion":"1.0","id":"1","type":"t"})", "missing required attribute \"source\""},
+      {R"({"specversion":"1.0","id":"1","source":"/s"})", "missing required attribute \"type\""},
+      {absl::StrCat("{", base, R"(,"data_base64":"%%%"})"), "not valid base64"},
+      {absl::StrCat("{", base, R"(,"ext":{"nested":1}})"), "must be a string, integer or boolean"},
+      {"[1]", "must be a JSON object"},
+      {"{", "not valid JSON"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_THAT(ParseStructuredCloudEvent(c.body, kNow),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.error)))
+        << c.body;
+  }
+}
+
+TEST(CloudEventsTest, Base64AndTextData) {
+  ASSERT_OK_AND_ASSIGN(EventPtr bin, ParseStructuredCloudEvent(
+      R"({"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"application/octet-stream","data_base64":"AAEC"})", kNow));
+  EXPECT_TRUE(bin->data_is_binary);
+  EXPECT_EQ(bin->data, std::string("\x00\x01\x02", 3));
+  EXPECT_EQ(bin->ToProto().binary_data(), bin->data);
+  ASSERT_OK_AND_ASSIGN(EventPtr text, ParseStructuredCloudEvent(
+      R"({"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"text/plain","data":"hello"})", kNow));
+  EXPECT_EQ(text->data, "hello");
+}
+
+TEST(CloudEventsTest, BatchKeepsGoodEventsAndListsBadOnes) {
+  ASSERT_OK_AND_ASSIGN(CloudEventBatch b, ParseCloudEventBatch(R"([
+    {"specversion":"1.0","id":"1","source":"/s","type":"t"},
+    {"specversion":"1.0","id":"2","source":"/s"},
+    {"specversion":"1.0","id":"3","source":"/s","type":"t"}])", kNow));
+  EXPECT_EQ(b.events.size(), 2u);
+  ASSERT_EQ(b.rejected.size(), 1u);
+  EXPECT_EQ(b.rejected[0].index, 1);
+  EXPECT_THAT(ParseCloudEventBatch(R"({"specversion":"1.0"})", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("JSON array")));
+}
+
+TEST(CloudEventsTest, BinaryModeFromHeaders) {
+  std::vector<std::pair<std::string, std::string>> h = {
+      {"Ce-Specversion", "1.0"}, {"ce-id", "abc"}, {"ce-source", "%2Fexporter%2Fi-1"},
+      {"ce-type", "prometheus.server.alert.SpotTerminationNotice"},
+      {"ce-time", "2024-01-01T00:00:00Z"}, {"ce-myext", "caf%C3%A9"}, {"Content-Type", "application/json"},
+      {"X-Other", "ignored"}};
+  ASSERT_OK_AND_ASSIGN(EventPtr e, ParseBinaryCloudEvent(h, "application/json",
+                                                         R"({"labels":{"instance_id":"i-1"}})", kNow));
+  EXPECT_EQ(e->source, "/exporter/i-1");
+  EXPECT_EQ(e->datacontenttype, "application/json");
+  EXPECT_THAT(e->extensions, ElementsAre(Pair("myext", "café")));
+  EXPECT_THAT(e->labels, ElementsAre(Pair("instance_id", "i-1")));
+
+  auto without = h;
+  without.erase(without.begin());
+  EXPECT_THAT(ParseBinaryCloudEvent(without, "application/json", "{}", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ce-specversion")));
+  EXPECT_THAT(ParseBinaryCloudEvent(h, "application/json", "{not json", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  auto bad_pct = h;
+  bad_pct.push_back({"ce-x", "%zz"});
+  EXPECT_THAT(ParseBinaryCloudEvent(bad_pct, "application/json", "{}", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("percent-encoding")));
+}
+
+TEST(MatcherTest, OperatorsAndAnchoring) {
+  Labels l = {{"env", "prod"}, {"instance_type", "m5.large"}};
+  auto m = [](const char* text) {
+    auto r = LabelMatcher::Parse(text);
+    EXPECT_TRUE(r.ok()) << text << ": " << r.status();
+    return *r;
+  };
+  EXPECT_TRUE(m(R"(env="prod")").Matches(l));
+  EXPECT_FALSE(m(R"(env!="prod")").Matches(l));
+  EXPECT_TRUE(m(R"(instance_type=~"m5.*|c5.*")").Matches(l));
+  EXPECT_FALSE(m(R"(instance_type=~"m5")").Matches(l)) << "fully anchored";
+  EXPECT_FALSE(m(R"(instance_type=~"large")").Matches(l)) << "fully anchored";
+  EXPECT_TRUE(m(R"(instance_type!~"c5.*")").Matches(l));
+  EXPECT_TRUE(m(R"(zone="")").Matches(l)) << "a missing label is the empty string";
+  EXPECT_TRUE(m(R"(zone!~".+")").Matches(l));
+  EXPECT_TRUE(m(R"(env = prod)").Matches(l)) << "unquoted values";
+  EXPECT_TRUE(m(R"(instance_type=~"m5\.large")").Matches(l));
+  EXPECT_EQ(m(R"(a=~"x\"y")").value(), "x\"y");
+  EXPECT_THAT(LabelMatcher::Parse(R"(a=~"(")"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad regex")));
+  EXPECT_THAT(LabelMatcher::Parse(R"(1a="x")"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("invalid label name")));
+  EXPECT_THAT(LabelMatcher::Parse(R"(a="x)"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unterminated")));
+}
+
+TEST(DedupTableTest, RemembersWithinTheWindowAndForgets) {
+  DedupTable t(100000, absl::Minutes(10));
+  EXPECT_FALSE(t.SeenOrInsert("a", kNow));
+  EXPECT_TRUE(t.SeenOrInsert("a", kNow + absl::Minutes(9)));
+  EXPECT_TRUE(t.SeenOrInsert("a", kNow + absl::Minutes(18))) << "each sighting refreshes";
+  EXPECT_FALSE(t.SeenOrInsert("a", kNow + absl::Minutes(29)));
+  t.Forget("a");
+  EXPECT_FALSE(t.SeenOrInsert("a", kNow + absl::Minutes(29)));
+  EXPECT_FALSE(t.SeenOrInsert("b", kNow));
+  t.Sweep(kNow + absl::Hours(1));
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(DedupTableTest, StaysWithinItsBound) {
+  DedupTable t(64 * 16, absl::Hours(1));
+  for (int i = 0; i < 20000; ++i) t.SeenOrInsert(absl::StrCat("k", i), kNow + absl::Milliseconds(i));
+  EXPECT_LE(t.size(), 64u * 16u + 64u);
+  EXPECT_TRUE(t.SeenOrInsert("k19999", kNow + absl::Seconds(30))) << "the newest stay";
+}
+
+}  // namespace
+}  // namespace hollowtrees::engine
