@@ -205,7 +205,8 @@ absl::Duration QueryClient::Backoff(int retry) {
 }
 
 absl::StatusOr<std::unique_ptr<pugi::xml_document>> QueryClient::CallOnce(absl::string_view action,
-                                                                          const std::string& body) {
+                                                                          const std::string& body,
+                                                                          absl::Duration timeout) {
   SignableRequest req;  // POST / by default
   req.body = body;
   req.headers = {{"Host", host_header_},
@@ -216,7 +217,7 @@ absl::StatusOr<std::unique_ptr<pugi::xml_document>> QueryClient::CallOnce(absl::
                 {.region = options_.region, .service = options_.service, .time = clock_.Now()});
   }
   http::HttpRequest http_req{.method = "POST", .path = "/", .body = req.body,
-                             .timeout = options_.timeout};
+                             .timeout = timeout};
   for (auto& [k, v] : req.headers) {
     if (k == "Content-Type") {
       http_req.content_type = v;
@@ -254,7 +255,12 @@ absl::StatusOr<std::unique_ptr<pugi::xml_document>> QueryClient::Call(absl::stri
   bool refreshed = false;
   absl::Status last;
   for (int attempt = 1; attempt <= std::max(1, options_.retry.max_attempts); ++attempt) {
-    auto result = CallOnce(action, body);
+    // Each attempt ends by the deadline, though never in less than a second
+    // (a request must get its chance).
+    const absl::Duration left = deadline - clock_.Now();
+    if (left <= absl::ZeroDuration() && attempt > 1) break;
+    const absl::Duration timeout = std::min(options_.timeout, std::max(absl::Seconds(1), left));
+    auto result = CallOnce(action, body, timeout);
     if (result.ok()) return result;
     last = result.status();
     if (!refreshed && credentials_ != nullptr &&

@@ -100,8 +100,9 @@ class QueryClient {
 
   // Calls `action` with `params` (Action and Version are added). Returns the
   // XML of a 2xx answer. AWS errors come back as MakeAwsStatus statuses after
-  // the retries; transport failures as Unavailable. Gives up early (with the
-  // last error) when the next attempt would start after `deadline`. On
+  // the retries; transport failures as Unavailable. Each attempt's timeout
+  // is cut to what is left before `deadline` (but not below 1 s), and no
+  // retry starts after it (the last error is returned). On
   // ExpiredToken it asks the credentials provider to refresh, once.
   absl::StatusOr<std::unique_ptr<pugi::xml_document>> Call(
       absl::string_view action, const QueryParams& params,
@@ -113,7 +114,8 @@ class QueryClient {
   QueryClient(QueryClientOptions options, std::unique_ptr<http::HttpClient> http,
               CredentialsProvider* credentials, Clock& clock, spdlog::logger* logger);
   absl::StatusOr<std::unique_ptr<pugi::xml_document>> CallOnce(absl::string_view action,
-                                                               const std::string& body);
+                                                               const std::string& body,
+                                                               absl::Duration timeout);
   absl::Duration Backoff(int retry);
 
   const QueryClientOptions options_;
