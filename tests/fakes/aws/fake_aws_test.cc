@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "lib/aws/credentials.h"
+#include "lib/aws/query_client.h"
 #include "nlohmann/json.hpp"
 #include "tests/fakes/aws/fake_aws.h"
 #include "tests/testing/status_matchers.h"
@@ -172,6 +174,62 @@ TEST_F(AwsCliTest, AWrongSignatureIsRejected) {
   EXPECT_NE(ec2.exit_code, 0);
   EXPECT_THAT(ec2.output, HasSubstr("AuthFailure"));
   EXPECT_EQ(fake_->Instance("i-0000000000000a001")->state, "running");
+}
+
+// Rejections as AWS answers them, seen through our Query client.
+TEST(FakeAwsValidationTest, RejectsWhatAwsRejects) {
+  ASSERT_OK_AND_ASSIGN(auto fake, FakeAws::Start());
+  fake->AddGroup({.name = "g", .min_size = 1, .max_size = 2, .desired = 1});
+  fake->AddInstance({.id = "i-0000000000000a001", .group = "g"});
+  auto creds = aws::NewStaticCredentials({.access_key_id = "AKIDFAKEEXAMPLE",
+                                          .secret_access_key = "fakeSecretKeyForTestsOnly/EXAMPLEKEY"});
+  auto client = [&](const std::string& service, const std::string& version,
+                    const std::string& region = "us-east-1",
+                    aws::Clock& clock = aws::RealClock()) {
+    auto c = aws::QueryClient::Create({.endpoint = fake->endpoint(), .region = region,
+                                       .service = service, .version = version,
+                                       .retry = {.max_attempts = 1}},
+                                      creds.get(), clock, nullptr);
+    EXPECT_THAT(c, IsOk());
+    return std::move(c).value();
+  };
+  auto expect = [](const absl::StatusOr<std::unique_ptr<pugi::xml_document>>& r,
+                   const std::string& code, int status, const std::string& text) {
+    ASSERT_FALSE(r.ok());
+    auto e = aws::GetAwsError(r.status());
+    ASSERT_TRUE(e.has_value()) << r.status();
+    EXPECT_EQ(e->code, code) << e->message;
+    EXPECT_EQ(e->http_status, status);
+    EXPECT_THAT(e->message, HasSubstr(text));
+    EXPECT_FALSE(e->request_id.empty());  // parsed from either error shape
+  };
+  auto asg = client("autoscaling", "2011-01-01");
+  expect(asg->Call("DescribeNothing", {}), "InvalidAction", 400, "DescribeNothing");
+  expect(asg->Call("DetachInstances", {{"AutoScalingGroupName", "g"},
+                                       {"InstanceIds.member.1", "i-0000000000000a001"}}),
+         "ValidationError", 400, "shouldDecrementDesiredCapacity");
+  expect(asg->Call("UpdateAutoScalingGroup", {{"AutoScalingGroupName", "nope"}}),
+         "ValidationError", 400, "not found");
+  expect(asg->Call("UpdateAutoScalingGroup", {{"AutoScalingGroupName", "g"}, {"MinSize", "5"}}),
+         "ValidationError", 400, "Max bound, 2, must be greater than or equal to min bound, 5");
+  expect(client("autoscaling", "2010-01-01")->Call("DescribeAutoScalingGroups", {}),
+         "InvalidAction", 400, "for version 2010-01-01");
+  auto ec2 = client("ec2", "2016-11-15");
+  expect(ec2->Call("TerminateInstances", {}), "MissingParameter", 400, "InstanceId");
+  expect(ec2->Call("DescribeInstances", {{"InstanceId.1", "i-xyz"}}),
+         "InvalidInstanceID.Malformed", 400, "i-xyz");
+  auto sts = client("sts", "2011-06-15");
+  expect(sts->Call("AssumeRoleWithWebIdentity", {{"RoleArn", "arn:aws:iam::123456789012:role/r"},
+                                                 {"RoleSessionName", "s"}}),
+         "MissingParameter", 400, "WebIdentityToken");
+  expect(client("autoscaling", "2011-01-01", "eu-west-1")->Call("DescribeAutoScalingGroups", {}),
+         "SignatureDoesNotMatch", 403, "scoped to a valid region");
+  aws::ManualClock late(absl::Now() - absl::Minutes(20));
+  expect(client("autoscaling", "2011-01-01", "us-east-1", late)->Call("DescribeAutoScalingGroups", {}),
+         "SignatureDoesNotMatch", 403, "Signature expired");
+  // Nothing of the above changed the state.
+  EXPECT_EQ(fake->Group("g")->min_size, 1);
+  EXPECT_EQ(fake->Instance("i-0000000000000a001")->group, "g");
 }
 
 TEST(FakeAwsBinaryTest, ServesStateFromAFileAndTheControlApi) {
