@@ -214,7 +214,8 @@ absl::StatusOr<std::unique_ptr<pugi::xml_document>> QueryClient::CallOnce(absl::
   if (credentials_ != nullptr) {
     HT_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
     SignRequest(req, creds,
-                {.region = options_.region, .service = options_.service, .time = clock_.Now()});
+                {.region = options_.region, .service = options_.service, .time = clock_.Now()},
+                &keys_);
   }
   http::HttpRequest http_req{.method = "POST", .path = "/", .body = req.body,
                              .timeout = timeout};

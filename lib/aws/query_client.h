@@ -124,6 +124,7 @@ class QueryClient {
   Clock& clock_;
   spdlog::logger* logger_;
   std::string host_header_;
+  SigningKeyCache keys_;
   absl::Mutex mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
 };

@@ -243,18 +243,38 @@ std::string SigningKey(absl::string_view secret_access_key, absl::Time t, absl::
   return HmacSha256(k_service, "aws4_request");
 }
 
-std::string ComputeSignature(const SignableRequest& request,
-                             const std::vector<std::string>& signed_headers,
-                             absl::string_view secret_access_key, const SigningParams& params) {
+std::string ComputeSignatureWithKey(const SignableRequest& request,
+                                    const std::vector<std::string>& signed_headers,
+                                    absl::string_view signing_key, const SigningParams& params) {
   const std::string canonical = CanonicalRequest(request, signed_headers, params.normalize_path);
   const std::string scope = CredentialScope(params.time, params.region, params.service);
   const std::string sts = StringToSign(params.time, scope, canonical);
-  return HexEncode(
-      HmacSha256(SigningKey(secret_access_key, params.time, params.region, params.service), sts));
+  return HexEncode(HmacSha256(signing_key, sts));
+}
+
+std::string ComputeSignature(const SignableRequest& request,
+                             const std::vector<std::string>& signed_headers,
+                             absl::string_view secret_access_key, const SigningParams& params) {
+  return ComputeSignatureWithKey(
+      request, signed_headers,
+      SigningKey(secret_access_key, params.time, params.region, params.service), params);
+}
+
+std::string SigningKeyCache::Get(absl::string_view secret_access_key, absl::Time t,
+                                 absl::string_view region, absl::string_view service) {
+  std::string id = absl::StrCat(Sha256Hex(secret_access_key), "/", FormatAmzShortDate(t), "/",
+                                region, "/", service);
+  absl::MutexLock lock(&mu_);
+  auto it = keys_.find(id);
+  if (it != keys_.end()) return it->second;
+  if (keys_.size() >= 16) keys_.clear();  // a new day, or rotated credentials
+  std::string key = SigningKey(secret_access_key, t, region, service);
+  keys_.emplace(std::move(id), key);
+  return key;
 }
 
 void SignRequest(SignableRequest& request, const Credentials& credentials,
-                 const SigningParams& params) {
+                 const SigningParams& params, SigningKeyCache* cache) {
   if (HeaderValue(request.headers, "x-amz-date").empty()) {
     request.headers.emplace_back("X-Amz-Date", FormatAmzDate(params.time));
   }
@@ -263,8 +283,11 @@ void SignRequest(SignableRequest& request, const Credentials& credentials,
     request.headers.emplace_back("X-Amz-Security-Token", credentials.session_token);
   }
   const std::vector<std::string> signed_headers = HeadersToSign(request);
-  const std::string signature =
-      ComputeSignature(request, signed_headers, credentials.secret_access_key, params);
+  const std::string key =
+      cache != nullptr
+          ? cache->Get(credentials.secret_access_key, params.time, params.region, params.service)
+          : SigningKey(credentials.secret_access_key, params.time, params.region, params.service);
+  const std::string signature = ComputeSignatureWithKey(request, signed_headers, key, params);
   request.headers.emplace_back(
       "Authorization",
       absl::StrCat(kAlgorithm, " Credential=", credentials.access_key_id, "/",

@@ -5,11 +5,13 @@
 // the parsing of an Authorization header for servers (the test fakes) that
 // verify signatures. Pure functions over OpenSSL; thread-safe.
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lib/http/http_client.h"
 
@@ -90,10 +92,29 @@ std::string ComputeSignature(const SignableRequest& request,
                              const std::vector<std::string>& signed_headers,
                              absl::string_view secret_access_key, const SigningParams& params);
 
+// Derived signing keys, reused while secret, date, region and service stay
+// the same (a day): deriving one is four HMACs, half the cost of signing.
+// Keeps at most 16 keys. Thread-safe.
+class SigningKeyCache {
+ public:
+  std::string Get(absl::string_view secret_access_key, absl::Time t, absl::string_view region,
+                  absl::string_view service);
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::string> keys_ ABSL_GUARDED_BY(mu_);
+};
+
+// The hex signature over the given headers with an already derived key.
+std::string ComputeSignatureWithKey(const SignableRequest& request,
+                                    const std::vector<std::string>& signed_headers,
+                                    absl::string_view signing_key, const SigningParams& params);
+
 // Signs in place: adds X-Amz-Date (unless present), X-Amz-Security-Token for
-// session credentials, then Authorization over HeadersToSign().
+// session credentials, then Authorization over HeadersToSign(). With a
+// cache, the signing key is derived once per day.
 void SignRequest(SignableRequest& request, const Credentials& credentials,
-                 const SigningParams& params);
+                 const SigningParams& params, SigningKeyCache* cache = nullptr);
 
 // The parts of "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request,
 // SignedHeaders=host;x-amz-date, Signature=hex".

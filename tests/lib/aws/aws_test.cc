@@ -117,6 +117,29 @@ TEST(SigV4Test, MatchesThePublishedTestSuite) {
   }
 }
 
+TEST(SigV4Test, CachedSigningKeysSignTheSame) {
+  SigningKeyCache cache;
+  std::vector<SuiteCase> cases = LoadSuite();
+  ASSERT_FALSE(cases.empty());
+  for (int round = 0; round < 2; ++round) {  // the second round hits the cache
+    for (SuiteCase c : cases) {
+      SignRequest(c.request, {.access_key_id = kSuiteKey, .secret_access_key = kSuiteSecret,
+                              .session_token = c.token},
+                  {.region = "us-east-1", .service = c.service, .time = SuiteTime()}, &cache);
+      EXPECT_EQ(HeaderOf(c.request, "Authorization"), c.authz) << c.name;
+    }
+  }
+  // Another day, region or secret is another key.
+  EXPECT_NE(cache.Get("s", SuiteTime(), "us-east-1", "ec2"),
+            cache.Get("s", SuiteTime() + absl::Hours(24), "us-east-1", "ec2"));
+  EXPECT_NE(cache.Get("s", SuiteTime(), "us-east-1", "ec2"),
+            cache.Get("s", SuiteTime(), "us-west-2", "ec2"));
+  EXPECT_NE(cache.Get("s", SuiteTime(), "us-east-1", "ec2"),
+            cache.Get("t", SuiteTime(), "us-east-1", "ec2"));
+  EXPECT_EQ(cache.Get("s", SuiteTime(), "us-east-1", "ec2"),
+            SigningKey("s", SuiteTime(), "us-east-1", "ec2"));
+}
+
 TEST(SigV4Test, SigningKeyOfTheDocumentationExample) {
   EXPECT_EQ(HexEncode(SigningKey(kSuiteSecret, SuiteTime(), "us-east-1", "iam")),
             "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
