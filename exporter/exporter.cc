@@ -77,6 +77,9 @@ absl::Status Exporter::Init(InstanceMetadata& metadata) {
   http::ConfigureServer(*server_, {.threads = options_.http_threads,
                                    .max_body_bytes = 64 << 10,
                                    .io_timeout = absl::Seconds(10)});
+  // An idle keep-alive connection (a scraper's) holds a worker until this
+  // runs out, and shutdown waits for it: keep it short.
+  server_->set_keep_alive_timeout(1);
   server_->Get(options_.metrics_path, [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderMetrics(), std::string(metrics::Registry::kContentType));
   });
