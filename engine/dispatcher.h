@@ -17,6 +17,7 @@
 // are thread-safe (they post there). Every flow state change is recorded in
 // the FlowStore.
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <random>
@@ -27,6 +28,7 @@
 #include "engine/engine_metrics.h"
 #include "engine/event.h"
 #include "engine/flow_store.h"
+#include "engine/journal.h"
 #include "engine/plugin_client.h"
 #include "engine/ruleset.h"
 #include "engine/scheduler.h"
@@ -56,6 +58,21 @@ class Dispatcher {
   void SetRuleset(std::shared_ptr<const Ruleset> ruleset);
   // Dispatches accepted events, in order. Thread-safe.
   void Submit(std::vector<EventPtr> events);
+  // Events submitted and not yet dispatched (for backpressure). Thread-safe.
+  size_t backlog() const { return backlog_.load(std::memory_order_relaxed); }
+
+  // After a restart: restores cooldowns, resumes unfinished flows at the
+  // step they were on (the attempt count goes on, so the plugin sees a
+  // redelivery), then dispatches the events that never were. A flow whose
+  // rule is gone or whose chain changed fails with a message saying so.
+  // Call after SetRuleset. Thread-safe; `done` runs on the dispatcher thread.
+  void Resume(Recovery recovery, std::function<void()> done = nullptr);
+
+  // Runs a failed flow (a dead letter) again, from its first step that did
+  // not succeed, with the rule's current chain. NotFound (no such flow or
+  // rule), FailedPrecondition (not failed, or still running). Thread-safe;
+  // `done` runs on the dispatcher thread.
+  void Replay(const std::string& flow_id, std::function<void(absl::Status)> done);
 
   // Counts of flows, for shutdown and tests. Call on the scheduler thread
   // (or after the scheduler is idle).
@@ -81,6 +98,9 @@ class Dispatcher {
   void Dispatch(const EventPtr& event);
   void Start(Flow& flow);
   void CallStep(const std::string& flow_id);
+  void SendCall(const std::string& flow_id, int attempt);
+  const Rule* FindRule(const std::string& name) const;
+  static bool SameChain(const Rule& rule, const FlowRecord& record);
   void OnReply(const std::string& flow_id, PluginReply reply);
   void Advance(Flow& flow);
   void Finish(Flow& flow, FlowState state);
@@ -102,6 +122,7 @@ class Dispatcher {
   absl::flat_hash_map<std::string, int> running_by_rule_;
   absl::flat_hash_map<std::string, std::deque<std::string>> queued_by_rule_;
   size_t queued_ = 0;
+  std::atomic<size_t> backlog_{0};
   std::vector<const Rule*> matched_;  // reused scratch
 };
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
 #include "engine/rfc3339.h"
+#include "nlohmann/json.hpp"
 
 namespace hollowtrees::engine {
 
@@ -51,6 +53,58 @@ io::cloudevents::v1::CloudEvent Event::ToProto() const {
     }
   }
   return ce;
+}
+
+std::string EventToJson(const Event& e) {
+  nlohmann::json j = {
+      {"id", e.id},
+      {"source", e.source},
+      {"type", e.type},
+      {"subject", e.subject},
+      {"datacontenttype", e.datacontenttype},
+      {"dataschema", e.dataschema},
+      {"time_ns", e.time == absl::InfinitePast() ? nlohmann::json(nullptr)
+                                                 : nlohmann::json(absl::ToUnixNanos(e.time))},
+      {"extensions", e.extensions},
+      {"data_b64", absl::Base64Escape(e.data)},
+      {"data_is_binary", e.data_is_binary},
+      {"labels", e.labels},
+      {"resolved", e.status == AlertStatus::kResolved},
+      {"intake", static_cast<int>(e.intake)},
+      {"received_ns", absl::ToUnixNanos(e.received)},
+  };
+  return j.dump();
+}
+
+absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!j.is_object()) return absl::InvalidArgumentError("journal event is not a JSON object");
+  try {
+    auto e = std::make_shared<Event>();
+    e->id = j.at("id").get<std::string>();
+    e->source = j.at("source").get<std::string>();
+    e->type = j.at("type").get<std::string>();
+    e->subject = j.at("subject").get<std::string>();
+    e->datacontenttype = j.at("datacontenttype").get<std::string>();
+    e->dataschema = j.at("dataschema").get<std::string>();
+    if (!j.at("time_ns").is_null()) e->time = absl::FromUnixNanos(j.at("time_ns").get<int64_t>());
+    e->extensions = j.at("extensions").get<std::vector<std::pair<std::string, std::string>>>();
+    if (!absl::Base64Unescape(j.at("data_b64").get<std::string>(), &e->data)) {
+      return absl::InvalidArgumentError("journal event data is not base64");
+    }
+    e->data_is_binary = j.at("data_is_binary").get<bool>();
+    e->labels = j.at("labels").get<Labels>();
+    e->status = j.at("resolved").get<bool>() ? AlertStatus::kResolved : AlertStatus::kFiring;
+    const int intake = j.at("intake").get<int>();
+    if (intake < 0 || intake > static_cast<int>(IntakeSource::kReplay)) {
+      return absl::InvalidArgumentError("journal event has an unknown intake");
+    }
+    e->intake = static_cast<IntakeSource>(intake);
+    e->received = absl::FromUnixNanos(j.at("received_ns").get<int64_t>());
+    return EventPtr(std::move(e));
+  } catch (const nlohmann::json::exception& ex) {
+    return absl::InvalidArgumentError(absl::StrCat("journal event: ", ex.what()));
+  }
 }
 
 uint64_t Fnv1a(uint64_t hash, absl::string_view data) {

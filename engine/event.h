@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "io/cloudevents/v1/cloudevents.pb.h"
@@ -56,6 +57,11 @@ struct Event {
 };
 
 using EventPtr = std::shared_ptr<const Event>;
+
+// A self-contained JSON form of an Event, for the journal. EventFromJson
+// reverses it; InvalidArgument for text it did not write.
+std::string EventToJson(const Event& event);
+absl::StatusOr<EventPtr> EventFromJson(absl::string_view json);
 
 // Alertmanager's fingerprint of a label set: FNV-1a 64 over the sorted
 // name/value pairs, each followed by the byte 0xff; 16 hex digits.

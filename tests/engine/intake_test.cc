@@ -7,6 +7,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/sinks/null_sink.h"
+#include "spdlog/spdlog.h"
+#include "tests/engine/fakes.h"
 #include "tests/testing/status_matchers.h"
 
 namespace hollowtrees::engine {
@@ -331,6 +334,58 @@ TEST(DedupTableTest, StaysWithinItsBound) {
   for (int i = 0; i < 20000; ++i) t.SeenOrInsert(absl::StrCat("k", i), kNow + absl::Milliseconds(i));
   EXPECT_LE(t.size(), 64u * 16u + 64u);
   EXPECT_TRUE(t.SeenOrInsert("k19999", kNow + absl::Seconds(30))) << "the newest stay";
+}
+
+class BackpressureTest : public ::testing::Test {
+ protected:
+  BackpressureTest()
+      : logger_("t", std::make_shared<spdlog::sinks::null_sink_mt>()), metrics_(registry_),
+        dispatcher_(scheduler_, plugins_, store_, metrics_, logger_),
+        dedup_(100000, absl::Hours(1)),
+        intake_(dedup_, dispatcher_, nullptr, metrics_, IntakeConfig{.queue_capacity = 3}) {}
+
+  AlertBatch Batch(int from, int n) {
+    std::string body = "[";
+    for (int i = from; i < from + n; ++i) {
+      absl::StrAppend(&body, i > from ? "," : "", R"({"labels":{"alertname":"X","i":")", i, R"("}})");
+    }
+    body += "]";
+    return *ParsePrometheusAlerts(body, kNow);
+  }
+
+  spdlog::logger logger_;
+  metrics::Registry registry_;
+  EngineMetrics metrics_;
+  testing::FakeScheduler scheduler_;  // never run: the backlog only grows
+  testing::FakePluginClient plugins_;
+  MemoryFlowStore store_;
+  Dispatcher dispatcher_;
+  DedupTable dedup_;
+  Intake intake_;
+};
+
+TEST_F(BackpressureTest, PrometheusKeepsWhatFitsRetryingSendersGet503) {
+  IntakeResult r = intake_.AcceptAlerts(Batch(0, 2), IntakeSource::kPrometheus, kNow);
+  EXPECT_EQ(r.accepted, 2);
+  r = intake_.AcceptAlerts(Batch(2, 3), IntakeSource::kPrometheus, kNow);
+  EXPECT_EQ(r.accepted, 1);
+  EXPECT_EQ(r.dropped, 2);
+  EXPECT_TRUE(r.unavailable.ok());
+  EXPECT_EQ(metrics_.events_dropped.WithLabels({"prometheus"}).Value(), 2);
+  EXPECT_EQ(dispatcher_.backlog(), 3u);
+  // The webhook retries on 5xx: refuse the whole request, take nothing.
+  r = intake_.AcceptAlerts(Batch(10, 1), IntakeSource::kAlertmanager, kNow);
+  EXPECT_EQ(r.unavailable.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(r.accepted, 0);
+  EXPECT_THAT(r.ToJson(), HasSubstr("queue full"));
+  // What was refused is not remembered as seen: its re-send is taken once
+  // there is room again.
+  scheduler_.RunPending();
+  EXPECT_EQ(dispatcher_.backlog(), 0u);
+  r = intake_.AcceptAlerts(Batch(3, 2), IntakeSource::kPrometheus, kNow);
+  EXPECT_EQ(r.accepted, 2) << "the dropped alerts were forgotten, not absorbed";
+  r = intake_.AcceptAlerts(Batch(10, 1), IntakeSource::kAlertmanager, kNow);
+  EXPECT_EQ(r.accepted, 1);
 }
 
 }  // namespace
