@@ -1,6 +1,7 @@
 #include "exporter/exporter.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -80,6 +81,12 @@ absl::Status Exporter::Init(InstanceMetadata& metadata) {
   // An idle keep-alive connection (a scraper's) holds a worker until this
   // runs out, and shutdown waits for it: keep it short.
   server_->set_keep_alive_timeout(1);
+  // cpp-httplib's default socket options add SO_REUSEPORT, with which a second
+  // exporter on a taken port would bind too and share the scrapes silently.
+  server_->set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server_->Get(options_.metrics_path, [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderMetrics(), std::string(metrics::Registry::kContentType));
   });

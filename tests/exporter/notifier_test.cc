@@ -253,6 +253,22 @@ TEST_F(NotifierTest, GivesUpAfterMaxAttemptsWhenTheEngineIsDown) {
               ::testing::Optional(1.0));
 }
 
+TEST_F(NotifierTest, UnreachableEngineIsRetriedThenGivenUp) {
+  int dead_port;
+  {
+    FakeEngine gone;
+    dead_port = std::stoi(gone.url().substr(gone.url().rfind(':') + 1));
+  }
+  NotifierOptions o = Options(absl::StrCat("http://127.0.0.1:", dead_port, "/api/v1/events"));
+  o.max_attempts = 3;
+  auto n = Make(o);
+  n->Observe(NoticeState());
+  WaitDone(*n, 1);
+  EXPECT_EQ(n->failed().size(), 1u);
+  EXPECT_THAT(Metric("spot_termination_exporter_push_attempts_total", {{"result", "error"}}),
+              ::testing::Optional(3.0));
+}
+
 TEST_F(NotifierTest, DefaultsThePathToTheEventsEndpoint) {
   NotifierOptions o = Options(engine_.url().substr(0, engine_.url().find("/api")));
   auto n = Make(o);
