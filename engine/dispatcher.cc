@@ -260,7 +260,12 @@ void Dispatcher::CallStep(const std::string& flow_id) {
   });
 }
 
+void Dispatcher::StopCalling() {
+  scheduler_.Post([this] { stop_calling_ = true; });
+}
+
 void Dispatcher::SendCall(const std::string& flow_id, int attempt) {
+  if (stop_calling_) return;  // shutting down: resumes after the restart
   auto it = flows_.find(flow_id);
   if (it == flows_.end()) return;
   Flow& flow = *it->second;
@@ -279,6 +284,7 @@ void Dispatcher::SendCall(const std::string& flow_id, int attempt) {
   logger_.debug("event={} rule={} plugin={} flow={} attempt={} calling {}", flow.record.event->id,
                 flow.record.rule, step.plugin->name, flow.record.id, sr.attempts,
                 step.plugin->address);
+  ++in_flight_;
   plugins_.Call(*step.plugin, request, step.timeout, [this, flow_id](PluginReply reply) {
     scheduler_.Post([this, flow_id, reply = std::move(reply)]() mutable {
       OnReply(flow_id, std::move(reply));
@@ -287,6 +293,7 @@ void Dispatcher::SendCall(const std::string& flow_id, int attempt) {
 }
 
 void Dispatcher::OnReply(const std::string& flow_id, PluginReply reply) {
+  --in_flight_;
   auto it = flows_.find(flow_id);
   if (it == flows_.end()) return;
   Flow& flow = *it->second;

@@ -74,6 +74,13 @@ class Dispatcher {
   // `done` runs on the dispatcher thread.
   void Replay(const std::string& flow_id, std::function<void(absl::Status)> done);
 
+  // For shutdown with a journal: from now on no new plugin call is made
+  // (retries and next steps stay recorded and resume after a restart);
+  // calls in flight still finish and are recorded. Thread-safe.
+  void StopCalling();
+  // Plugin calls made and not yet answered. Call on the scheduler thread.
+  size_t calls_in_flight() const { return in_flight_; }
+
   // Counts of flows, for shutdown and tests. Call on the scheduler thread
   // (or after the scheduler is idle).
   size_t running_flows() const { return flows_.size() - queued_; }
@@ -122,6 +129,8 @@ class Dispatcher {
   absl::flat_hash_map<std::string, int> running_by_rule_;
   absl::flat_hash_map<std::string, std::deque<std::string>> queued_by_rule_;
   size_t queued_ = 0;
+  size_t in_flight_ = 0;
+  bool stop_calling_ = false;
   std::atomic<size_t> backlog_{0};
   std::vector<const Rule*> matched_;  // reused scratch
 };

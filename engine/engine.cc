@@ -164,23 +164,31 @@ absl::Status Engine::Reload() {
 }
 
 void Engine::Shutdown(absl::Duration grace) {
+  // With a journal, only the calls in flight are waited for: the rest of each
+  // flow is recorded and resumes after the restart. Without one, nothing
+  // would resume them, so whole flows are given the grace period. Calling
+  // stops first: closing idle keep-alive connections takes a moment.
+  if (journal_ != nullptr) dispatcher_->StopCalling();
   http_->Stop();
   const absl::Time deadline = absl::Now() + grace;
   while (true) {
-    size_t running = 0;
+    size_t busy = 0;
     absl::Notification done;
     loop_.Post([&] {
-      running = dispatcher_->running_flows() + dispatcher_->queued_flows();
+      busy = journal_ != nullptr ? dispatcher_->calls_in_flight()
+                                 : dispatcher_->running_flows() + dispatcher_->queued_flows();
       done.Notify();
     });
     done.WaitForNotification();
-    if (running == 0) return;
+    if (busy == 0) break;
     if (absl::Now() >= deadline) {
-      logger_.warn("shutdown: {} flows still running after the grace period", running);
-      return;
+      logger_.warn("shutdown: {} {} still running after the grace period", busy,
+                   journal_ != nullptr ? "plugin calls" : "flows");
+      break;
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
+  if (journal_ != nullptr) journal_->Flush();
 }
 
 }  // namespace hollowtrees::engine
