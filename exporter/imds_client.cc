@@ -84,9 +84,10 @@ ImdsClient::ImdsClient(ImdsClientOptions options, ImdsEndpoint endpoint, http::H
 
 void ImdsClient::FallBackToV1(absl::string_view why) {
   if (mode_ == Mode::kV2) {
-    ++stats_.v1_fallbacks;
-    logger_.warn("IMDSv2 not available ({}): using IMDSv1, trying v2 again in {}", why,
-                 absl::FormatDuration(options_.v2_retry_interval));
+    // Announced (and counted) once a request without a token works: when
+    // the whole service is down, "using IMDSv1" would only mislead.
+    v1_reason_ = std::string(why);
+    v1_announced_ = false;
   }
   mode_ = Mode::kV1;
   token_.clear();
@@ -177,6 +178,12 @@ absl::StatusOr<std::optional<std::string>> ImdsClient::Get(absl::string_view pat
   }
   if (r->status == 200 || r->status == 404) {
     version_ = token_.empty() ? 1 : 2;
+    if (version_ == 1 && !v1_announced_) {
+      v1_announced_ = true;
+      ++stats_.v1_fallbacks;
+      logger_.warn("IMDSv2 not available ({}): using IMDSv1, trying v2 again every {}",
+                   v1_reason_, absl::FormatDuration(options_.v2_retry_interval));
+    }
     if (r->status == 404) return std::optional<std::string>();
     return std::optional<std::string>(std::move(r->body));
   }

@@ -98,6 +98,8 @@ class ImdsClient : public InstanceMetadata {
   std::string token_ ABSL_GUARDED_BY(mu_);
   absl::Time token_expiry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string v1_reason_ ABSL_GUARDED_BY(mu_);  // why v2 was left
+  bool v1_announced_ ABSL_GUARDED_BY(mu_) = true;
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -197,6 +197,9 @@ TEST_F(ImdsClientTest, UnreachableServiceIsUnavailable) {
   EXPECT_THAT(client_->Get("instance-id"), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   EXPECT_EQ(client_->version(), 0);
+  // A dead service is not reported as a v1 fallback.
+  EXPECT_EQ(client_->stats().v1_fallbacks, 0);
+  EXPECT_EQ(log_.Count("warning", "IMDSv1"), 0) << log_.text();
 }
 
 TEST_F(ImdsClientTest, RejectsABadTokenTtl) {
