@@ -6,7 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,7 +19,7 @@
 #include "exporter/metadata.h"
 #include "gmock/gmock.h"
 #include "spdlog/logger.h"
-#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/sinks/base_sink.h"
 
 namespace hollowtrees::exporter::testing {
 
@@ -139,20 +139,15 @@ class FakeMetadata : public InstanceMetadata {
   int gets_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// A logger whose output tests can read.
+// A logger whose output tests can read, also while other threads log.
 class CapturingLogger {
  public:
-  CapturingLogger()
-      : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)),
-        logger_("test", sink_) {
+  CapturingLogger() : sink_(std::make_shared<Sink>()), logger_("test", sink_) {
     logger_.set_level(spdlog::level::debug);
     logger_.set_pattern("%l %v");
   }
   spdlog::logger& get() { return logger_; }
-  std::string text() {
-    logger_.flush();
-    return stream_.str();
-  }
+  std::string text() { return sink_->text(); }
   // Lines at `level` ("error", "warning", "info", ...) containing `needle`.
   int Count(const std::string& level, const std::string& needle) {
     int n = 0;
@@ -163,8 +158,25 @@ class CapturingLogger {
   }
 
  private:
-  std::ostringstream stream_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  class Sink : public spdlog::sinks::base_sink<std::mutex> {
+   public:
+    std::string text() {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return text_;
+    }
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      spdlog::memory_buf_t formatted;
+      formatter_->format(msg, formatted);
+      text_.append(formatted.data(), formatted.size());
+    }
+    void flush_() override {}
+
+   private:
+    std::string text_;
+  };
+  std::shared_ptr<Sink> sink_;
   spdlog::logger logger_;
 };
 
