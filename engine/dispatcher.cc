@@ -44,14 +44,14 @@ void Dispatcher::SetRuleset(std::shared_ptr<const Ruleset> ruleset) {
   scheduler_.Post([this, ruleset = std::move(ruleset)]() mutable { ruleset_ = std::move(ruleset); });
 }
 
-void Dispatcher::Submit(std::vector<EventPtr> events) {
+void Dispatcher::Submit(std::vector<EventPtr> events, std::vector<int64_t> journal_seqs) {
   backlog_.fetch_add(events.size(), std::memory_order_relaxed);
-  scheduler_.Post([this, events = std::move(events)] {
+  scheduler_.Post([this, events = std::move(events), seqs = std::move(journal_seqs)] {
     for (const EventPtr& e : events) {
       Dispatch(e);
-      store_.EventDispatched(*e);
       backlog_.fetch_sub(1, std::memory_order_relaxed);
     }
+    if (!seqs.empty()) store_.EventsDispatched(seqs);
   });
 }
 
@@ -120,9 +120,9 @@ void Dispatcher::Resume(Recovery recovery, std::function<void()> done) {
       Start(ref);
     }
     for (const EventPtr& e : recovery.undispatched) {
-      Dispatch(e);
-      store_.EventDispatched(*e);
+      if (e != nullptr) Dispatch(e, /*recovered=*/true);  // null: an unreadable row
     }
+    store_.EventsDispatched(recovery.undispatched_seqs);
     if (done) done();
   });
 }
@@ -183,7 +183,7 @@ void Dispatcher::Replay(const std::string& flow_id, std::function<void(absl::Sta
   });
 }
 
-void Dispatcher::Dispatch(const EventPtr& event) {
+void Dispatcher::Dispatch(const EventPtr& event, bool recovered) {
   if (ruleset_ == nullptr) return;
   matched_.clear();
   ruleset_->Match(*event, &matched_);
@@ -206,6 +206,7 @@ void Dispatcher::Dispatch(const EventPtr& event) {
     }
     const std::string id = FlowId(rule_name, *event);
     if (flows_.contains(id)) continue;  // the same event delivered twice
+    if (recovered && store_.Get(id).has_value()) continue;  // dispatched before the crash
     auto flow = std::make_unique<Flow>();
     flow->ruleset = ruleset_;
     flow->rule = rule;

@@ -56,8 +56,9 @@ class Dispatcher {
 
   // Installs a ruleset for events dispatched from now on. Thread-safe.
   void SetRuleset(std::shared_ptr<const Ruleset> ruleset);
-  // Dispatches accepted events, in order. Thread-safe.
-  void Submit(std::vector<EventPtr> events);
+  // Dispatches accepted events, in order; then tells the store their journal
+  // sequence numbers (may be empty) are dispatched. Thread-safe.
+  void Submit(std::vector<EventPtr> events, std::vector<int64_t> journal_seqs = {});
   // Events submitted and not yet dispatched (for backpressure). Thread-safe.
   size_t backlog() const { return backlog_.load(std::memory_order_relaxed); }
 
@@ -102,7 +103,9 @@ class Dispatcher {
     absl::Time cooldown_until = absl::InfinitePast();
   };
 
-  void Dispatch(const EventPtr& event);
+  // `recovered`: the event may already have flows (it was dispatched just
+  // before a crash, beyond the journal's watermark): start none twice.
+  void Dispatch(const EventPtr& event, bool recovered = false);
   void Start(Flow& flow);
   void CallStep(const std::string& flow_id);
   void SendCall(const std::string& flow_id, int attempt);

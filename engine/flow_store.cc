@@ -160,7 +160,7 @@ absl::Status FlowStateFromJson(absl::string_view text, FlowRecord* r) {
     r->created = absl::FromUnixNanos(j.at("created_ns").get<int64_t>());
     r->updated = absl::FromUnixNanos(j.at("updated_ns").get<int64_t>());
     return absl::OkStatus();
-  } catch (const nlohmann::json::exception& ex) {
+  } catch (const std::exception& ex) {  // nlohmann and std::stoull
     return absl::InvalidArgumentError(absl::StrCat("journal flow: ", ex.what()));
   }
 }

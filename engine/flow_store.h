@@ -60,8 +60,9 @@ class FlowStore {
   // commit for a journal; on any thread. Called on the dispatcher's thread.
   virtual void Put(const FlowRecord& record, std::function<void()> on_durable) = 0;
   void Put(const FlowRecord& record) { Put(record, nullptr); }
-  // The event was matched and its flows recorded: it needs no replay.
-  virtual void EventDispatched(const Event& event) {}
+  // The journal entries `seqs` (from Journal::AppendEvents) were matched and
+  // their flows recorded: they need no replay.
+  virtual void EventsDispatched(const std::vector<int64_t>& seqs) {}
   // A group cools down until `until`; a durable store keeps it across
   // restarts.
   virtual void GroupCooldown(const std::string& group, absl::Time until) {}

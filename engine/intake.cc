@@ -146,15 +146,16 @@ void Intake::Take(std::vector<EventPtr> fresh, IntakeSource source, IntakeResult
     fresh.resize(room);
     if (fresh.empty()) return;
   }
+  std::vector<int64_t> seqs;
   if (journal_ != nullptr) {
-    if (absl::Status s = journal_->AppendEvents(fresh); !s.ok()) {
+    if (absl::Status s = journal_->AppendEvents(fresh, &seqs); !s.ok()) {
       for (const EventPtr& e : fresh) dedup_.Forget(e->DedupKey());
       result->unavailable = absl::UnavailableError(absl::StrCat("cannot journal the events: ", s.message()));
       return;
     }
   }
   result->accepted = static_cast<int>(fresh.size());
-  dispatcher_.Submit(std::move(fresh));
+  dispatcher_.Submit(std::move(fresh), std::move(seqs));
 }
 
 IntakeResult Intake::AcceptEvents(std::vector<EventPtr> events, std::vector<Rejection> rejected,

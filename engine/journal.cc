@@ -72,8 +72,9 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 
 constexpr char kSchema[] = R"sql(
   CREATE TABLE IF NOT EXISTS events(
-    key TEXT PRIMARY KEY, body TEXT NOT NULL, received_ns INTEGER NOT NULL,
-    dispatched INTEGER NOT NULL DEFAULT 0);
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
+    received_ns INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS flows(
     id TEXT PRIMARY KEY, state INTEGER NOT NULL, rule TEXT NOT NULL,
     updated_ns INTEGER NOT NULL, body TEXT NOT NULL, event TEXT NOT NULL);
@@ -171,8 +172,13 @@ void Journal::WriterLoop() {
       absl::MutexLock lock(&db_mu_);
       commit = Exec(db_, "BEGIN IMMEDIATE");
       if (commit.ok()) {
-        for (size_t i = 0; i < batch.size(); ++i) results[i] = batch[i].apply(db_);
-        commit = Exec(db_, "COMMIT");
+        for (size_t i = 0; i < batch.size() && commit.ok(); ++i) {
+          results[i] = batch[i].apply(db_);
+          // One failure fails the batch whole: a partial commit would leave
+          // a gap in the event sequence.
+          if (!results[i].ok()) commit = results[i];
+        }
+        if (commit.ok()) commit = Exec(db_, "COMMIT");
         if (!commit.ok()) (void)Exec(db_, "ROLLBACK");
       }
     }
@@ -190,7 +196,8 @@ void Journal::Flush() {
   n.WaitForNotification();
 }
 
-absl::Status Journal::AppendEvents(const std::vector<EventPtr>& events) {
+absl::Status Journal::AppendEvents(const std::vector<EventPtr>& events, std::vector<int64_t>* seqs) {
+  if (seqs != nullptr) seqs->assign(events.size(), 0);
   if (events.empty()) return absl::OkStatus();
   std::vector<std::tuple<std::string, std::string, int64_t>> rows;
   rows.reserve(events.size());
@@ -199,14 +206,17 @@ absl::Status Journal::AppendEvents(const std::vector<EventPtr>& events) {
   }
   absl::Notification done;
   absl::Status result;
-  Enqueue({[rows = std::move(rows)](sqlite3* db) {
+  std::vector<int64_t> assigned(events.size(), 0);
+  Enqueue({[rows = std::move(rows), &assigned](sqlite3* db) {
              Stmt insert(db, "INSERT OR IGNORE INTO events(key, body, received_ns) VALUES(?,?,?)");
              if (!insert.ok()) return insert.Error("prepare insert event");
-             for (const auto& [key, body, ns] : rows) {
+             for (size_t i = 0; i < rows.size(); ++i) {
+               const auto& [key, body, ns] = rows[i];
                if (absl::Status s = insert.Bind(1, key).Bind(2, body).Bind(3, ns).Run("insert event");
                    !s.ok()) {
                  return s;
                }
+               if (sqlite3_changes(db) > 0) assigned[i] = sqlite3_last_insert_rowid(db);
                insert.Reset();
              }
              return absl::OkStatus();
@@ -216,6 +226,7 @@ absl::Status Journal::AppendEvents(const std::vector<EventPtr>& events) {
              done.Notify();
            }});
   done.WaitForNotification();
+  if (result.ok() && seqs != nullptr) *seqs = std::move(assigned);
   return result;
 }
 
@@ -243,10 +254,25 @@ void Journal::Put(const FlowRecord& record, std::function<void()> on_durable) {
            }});
 }
 
-void Journal::EventDispatched(const Event& event) {
-  Enqueue({[key = event.DedupKey()](sqlite3* db) {
-             Stmt up(db, "UPDATE events SET dispatched=1 WHERE key=?");
-             return up.Bind(1, key).Run("mark dispatched");
+void Journal::EventsDispatched(const std::vector<int64_t>& seqs) {
+  int64_t advanced_to = 0;
+  {
+    absl::MutexLock lock(&mark_mu_);
+    for (int64_t seq : seqs) {
+      if (seq > watermark_) dispatched_above_.insert(seq);
+    }
+    const int64_t before = watermark_;
+    while (!dispatched_above_.empty() && *dispatched_above_.begin() == watermark_ + 1) {
+      dispatched_above_.erase(dispatched_above_.begin());
+      ++watermark_;
+    }
+    if (watermark_ != before) advanced_to = watermark_;
+  }
+  if (advanced_to == 0) return;
+  Enqueue({[advanced_to](sqlite3* db) {
+             Stmt up(db, "INSERT INTO meta(k, v) VALUES('dispatched', ?) "
+                         "ON CONFLICT(k) DO UPDATE SET v=MAX(v, excluded.v)");
+             return up.Bind(1, advanced_to).Run("advance dispatch watermark");
            },
            nullptr});
 }
@@ -309,20 +335,36 @@ absl::StatusOr<Recovery> Journal::Recover() {
   Recovery rec;
   rec.moved_aside = moved_aside_;
   absl::MutexLock lock(&db_mu_);
+  int64_t watermark = 0;
   {
-    Stmt q(db_, "SELECT key, body, dispatched FROM events ORDER BY received_ns, rowid");
+    Stmt q(db_, "SELECT v FROM meta WHERE k='dispatched'");
+    if (!q.ok()) return q.Error("read watermark");
+    if (q.Step() == SQLITE_ROW) watermark = q.Int(0);
+  }
+  {
+    Stmt q(db_, "SELECT seq, key, body FROM events ORDER BY seq");
     if (!q.ok()) return q.Error("read events");
     while (q.Step() == SQLITE_ROW) {
-      rec.seen_keys.push_back(q.Text(0));
-      if (q.Int(2) != 0) continue;
-      auto e = EventFromJson(q.Text(1));
+      rec.seen_keys.push_back(q.Text(1));
+      const int64_t seq = q.Int(0);
+      if (seq <= watermark) continue;
+      auto e = EventFromJson(q.Text(2));
       if (!e.ok()) {
         ++rec.skipped_rows;
-        logger_.error("journal: skipping event {}: {}", q.Text(0), e.status().message());
+        logger_.error("journal: skipping event {}: {}", q.Text(1), e.status().message());
+        // Counted as dispatched, so the watermark can pass it.
+        rec.undispatched.push_back(nullptr);
+        rec.undispatched_seqs.push_back(seq);
         continue;
       }
       rec.undispatched.push_back(*std::move(e));
+      rec.undispatched_seqs.push_back(seq);
     }
+  }
+  {
+    absl::MutexLock mark(&mark_mu_);
+    watermark_ = watermark;
+    dispatched_above_.clear();
   }
   {
     Stmt q(db_, "SELECT id, state, body, event FROM flows ORDER BY rowid");
@@ -357,7 +399,8 @@ void Journal::Compact(absl::Time now) {
   const int64_t failed_before = absl::ToUnixNanos(now - options_.dead_letter_retention);
   const int64_t now_ns = absl::ToUnixNanos(now);
   Enqueue({[=](sqlite3* db) {
-             Stmt a(db, "DELETE FROM events WHERE dispatched=1 AND received_ns<?");
+             Stmt a(db, "DELETE FROM events WHERE received_ns<? AND seq<=COALESCE("
+                        "(SELECT v FROM meta WHERE k='dispatched'), 0)");
              if (absl::Status s = a.Bind(1, finished_before).Run("compact events"); !s.ok()) return s;
              Stmt b(db, "DELETE FROM flows WHERE state=? AND updated_ns<?");
              b.Bind(1, static_cast<int64_t>(FlowState::kSucceeded)).Bind(2, finished_before);

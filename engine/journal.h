@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +52,7 @@ struct JournalOptions {
 // What a restart must pick up again.
 struct Recovery {
   std::vector<EventPtr> undispatched;       // accepted, not yet matched
+  std::vector<int64_t> undispatched_seqs;   // their journal sequence numbers
   std::vector<FlowRecord> unfinished;       // queued, running or retrying
   std::vector<std::pair<std::string, absl::Time>> cooldowns;  // group -> until
   std::vector<std::string> seen_keys;       // event keys to keep absorbing
@@ -70,13 +72,18 @@ class Journal : public FlowStore {
   absl::StatusOr<Recovery> Recover();
 
   // Commits the events; returns when they are durable. Unavailable on a
-  // write error (the caller must not acknowledge them).
-  absl::Status AppendEvents(const std::vector<EventPtr>& events);
+  // write error (the caller must not acknowledge them). `seqs`, when given,
+  // receives each event's sequence number (0 for one already journaled),
+  // to pass to EventsDispatched once it is dispatched.
+  absl::Status AppendEvents(const std::vector<EventPtr>& events, std::vector<int64_t>* seqs = nullptr);
 
   // FlowStore.
   using FlowStore::Put;
   void Put(const FlowRecord& record, std::function<void()> on_durable) override;
-  void EventDispatched(const Event& event) override;
+  // Sequence numbers are contiguous (AUTOINCREMENT, and a failed batch
+  // rolls back whole), so a watermark "everything up to W is dispatched"
+  // replaces a write per event: one small write per batch.
+  void EventsDispatched(const std::vector<int64_t>& seqs) override;
   void GroupCooldown(const std::string& group, absl::Time until) override;
   std::vector<FlowRecord> List(const FlowFilter& filter) override;
   std::optional<FlowRecord> Get(const std::string& id) override;
@@ -108,6 +115,10 @@ class Journal : public FlowStore {
 
   absl::Mutex db_mu_;  // the connection: writer transactions and reads
   sqlite3* db_ ABSL_GUARDED_BY(db_mu_) = nullptr;
+
+  absl::Mutex mark_mu_;
+  int64_t watermark_ ABSL_GUARDED_BY(mark_mu_) = 0;
+  std::set<int64_t> dispatched_above_ ABSL_GUARDED_BY(mark_mu_);
 
   absl::Mutex queue_mu_;
   std::deque<Op> pending_ ABSL_GUARDED_BY(queue_mu_);

@@ -66,9 +66,13 @@ TEST_F(JournalTest, RecoversWhatARestartMustResume) {
   EventPtr a = MakeEvent("i-a"), b = MakeEvent("i-b"), c = MakeEvent("i-c");
   {
     auto j = Open();
-    ASSERT_THAT(j->AppendEvents({a, b, c}), IsOk());
-    j->EventDispatched(*a);
-    j->EventDispatched(*b);
+    std::vector<int64_t> seqs;
+    ASSERT_THAT(j->AppendEvents({a, b, c}, &seqs), IsOk());
+    ASSERT_EQ(seqs.size(), 3u);
+    // b is dispatched before a (two requests racing): the watermark waits
+    // for a, then covers both; c stays undispatched.
+    j->EventsDispatched({seqs[1]});
+    j->EventsDispatched({seqs[0]});
     j->Put(MakeFlow("f1", a, FlowState::kRunning, 1, 2));
     j->Put(MakeFlow("f2", b, FlowState::kSucceeded, 1, 1));
     j->GroupCooldown("drain\0g-f2", kNow + absl::Minutes(5));
@@ -81,7 +85,8 @@ TEST_F(JournalTest, RecoversWhatARestartMustResume) {
   EXPECT_THAT(r.seen_keys, UnorderedElementsAre(a->DedupKey(), b->DedupKey(), c->DedupKey()));
   ASSERT_EQ(r.undispatched.size(), 1u);
   EXPECT_EQ(r.undispatched[0]->id, c->id);
-  EXPECT_EQ(r.undispatched[0]->data, c->data) << "the event comes back whole";
+  EXPECT_EQ(r.undispatched_seqs.size(), 1u);
+  EXPECT_EQ(r.undispatched[0]->Data(), c->Data()) << "the event comes back whole";
   EXPECT_EQ(r.undispatched[0]->labels, c->labels);
   EXPECT_EQ(r.undispatched[0]->time, c->time);
   ASSERT_EQ(r.unfinished.size(), 1u);
@@ -121,8 +126,9 @@ TEST_F(JournalTest, CompactionDropsWhatIsPastRetention) {
                          logger_);
   ASSERT_THAT(j, IsOk());
   EventPtr a = MakeEvent("i-a");
-  ASSERT_THAT((*j)->AppendEvents({a}), IsOk());
-  (*j)->EventDispatched(*a);
+  std::vector<int64_t> seqs;
+  ASSERT_THAT((*j)->AppendEvents({a}, &seqs), IsOk());
+  (*j)->EventsDispatched(seqs);
   (*j)->Put(MakeFlow("ok", a, FlowState::kSucceeded, 1, 1));
   (*j)->Put(MakeFlow("dead", a, FlowState::kFailed, 1, 1));
   (*j)->Put(MakeFlow("live", a, FlowState::kRunning, 1, 1));
