@@ -187,6 +187,12 @@ int64_t FakeConfigMaps::watch_requests() {
   return watch_requests_;
 }
 
+void FakeConfigMaps::FailNextWrites(int n, int code) {
+  absl::MutexLock lock(&mu_);
+  fail_writes_ = n;
+  fail_code_ = code;
+}
+
 void FakeConfigMaps::Shutdown() {
   absl::MutexLock lock(&mu_);
   shutdown_ = true;
@@ -211,6 +217,13 @@ FakeConfigMaps::Reply FakeConfigMaps::Route(const httplib::Request& req, const s
                                             const std::string& name) {
   const std::string& m = req.method;
   absl::MutexLock lock(&mu_);
+  if (m != "GET" && fail_writes_ > 0) {
+    --fail_writes_;
+    const char* reason = fail_code_ == 429   ? "TooManyRequests"
+                         : fail_code_ == 503 ? "ServiceUnavailable"
+                                             : "InternalError";
+    return {fail_code_, StatusBody(fail_code_, reason, "injected failure")};
+  }
   if (name.empty()) {
     if (m == "GET") {
       auto labels = kube::LabelSelector::Parse(req.get_param_value("labelSelector"));

@@ -55,6 +55,9 @@ class FakeConfigMaps {
   void Compact();
   // Ends every open watch stream (as a dropped connection would).
   void EndWatches();
+  // The next `n` writes (POST, PUT, PATCH, DELETE) answer `code` (500, 503,
+  // 429...) with a Status body and change nothing.
+  void FailNextWrites(int n, int code);
   // Watch streams open right now, and watch requests served in total.
   int open_watches();
   int64_t watch_requests();
@@ -88,6 +91,8 @@ class FakeConfigMaps {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   int open_watches_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t watch_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int fail_writes_ ABSL_GUARDED_BY(mu_) = 0;
+  int fail_code_ ABSL_GUARDED_BY(mu_) = 500;
 };
 
 }  // namespace hollowtrees::testing
