@@ -93,6 +93,20 @@ void ConfigMapShares::RemoveLoop() {
     json patch = json::array({{{"op", "test"}, {"path", pointer}, {"value", item.second}},
                               {{"op", "remove"}, {"path", pointer}}});
     auto r = client_.Patch(path, patch, kube::PatchType::kJson);
+    // Transient failures (API unreachable, throttled, 5xx) are tried again a
+    // few times with a growing pause; Stop() cuts the pauses short.
+    for (int attempt = 1; attempt < options_.removal_attempts && !r.ok() &&
+                          (absl::IsUnavailable(r.status()) || absl::IsResourceExhausted(r.status()) ||
+                           absl::IsInternal(r.status()) || absl::IsDeadlineExceeded(r.status()));
+         ++attempt) {
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                             options_.removal_backoff * (1 << (attempt - 1)));
+        if (stopping_) return;
+      }
+      r = client_.Patch(path, patch, kube::PatchType::kJson);
+    }
     absl::MutexLock lock(&mu_);
     if (r.ok()) {
       ++stats_.removed;

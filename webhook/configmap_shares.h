@@ -35,6 +35,10 @@ struct ConfigMapSharesOptions {
   kube::WatchCacheOptions watch;
   // Removals waiting beyond this are dropped (logged). Default 1000.
   size_t max_pending_removals = 1000;
+  // Tries per removal when the API fails transiently, and the first pause
+  // (doubling). Default 4 tries from 250 ms.
+  int removal_attempts = 4;
+  absl::Duration removal_backoff = absl::Milliseconds(250);
 };
 
 // Thread-safe. `client` must outlive it.

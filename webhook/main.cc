@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/common/signals.h"
@@ -48,6 +49,9 @@ ABSL_FLAG(std::string, spot_labels,
           "node label pairs (key=value,...) that mark spot nodes");
 ABSL_FLAG(std::string, unlabeled_nodes, "on-demand",
           "what a node matching no label pair counts as: on-demand or spot");
+ABSL_FLAG(std::string, serve, "admission,extender",
+          "what to serve: admission, extender, or both (a scheduler sidecar serves only the "
+          "extender and reads no ConfigMap)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
 
@@ -89,6 +93,18 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_annotation_key).empty()) problems.push_back("--annotation-key is empty");
   if (absl::GetFlag(FLAGS_scheduler_name).empty()) problems.push_back("--scheduler-name is empty");
+  bool serve_admission = false, serve_extender = false;
+  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_serve), ',', absl::SkipEmpty())) {
+    if (part == "admission") {
+      serve_admission = true;
+    } else if (part == "extender") {
+      serve_extender = true;
+    } else {
+      problems.push_back(absl::StrCat("--serve: unknown part \"", part,
+                                      "\" (want admission and/or extender)"));
+    }
+  }
+  if (!serve_admission && !serve_extender) problems.push_back("--serve: nothing to serve");
   auto listen = http::ParseHostPort(absl::GetFlag(FLAGS_listen));
   if (!listen.ok()) problems.push_back(absl::StrCat("--listen: ", listen.status().message()));
   if (!problems.empty()) {
@@ -132,12 +148,16 @@ int main(int argc, char** argv) {
   registry.AddGaugeCallback("spot_config_webhook_configmap_synced",
                             "1 once the spot deploy ConfigMap has been read.",
                             [&shares] { return shares.synced() ? 1.0 : 0.0; });
-  shares.Start();
+  if (serve_admission) shares.Start();
   auto server = webhook::WebhookServer::Start(
-      {.listen = absl::GetFlag(FLAGS_listen), .ready = [&shares] { return shares.synced(); }},
+      {.listen = absl::GetFlag(FLAGS_listen),
+       .ready = [&shares, serve_admission] { return !serve_admission || shares.synced(); },
+       .admission = serve_admission,
+       .extender = serve_extender},
       **certs, admitter, extender, registry, *logger);
   if (!server.ok()) return Fail(std::string(server.status().message()));
-  (*logger)->info("listening on port {} (ConfigMap {}/{}, {}, scheduler {})", (*server)->port(),
+  (*logger)->info("listening on port {} (serving {}; ConfigMap {}/{}, {}, scheduler {})",
+                  (*server)->port(), absl::GetFlag(FLAGS_serve),
                   absl::GetFlag(FLAGS_configmap_namespace), absl::GetFlag(FLAGS_configmap_name),
                   config->description, absl::GetFlag(FLAGS_scheduler_name));
   const int sig = signals.Wait();

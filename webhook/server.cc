@@ -65,7 +65,7 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
       h->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     };
   };
-  s->server_->Post("/mutate", timed("/mutate", [adm, &requests, logger](const httplib::Request& req,
+  if (options.admission) s->server_->Post("/mutate", timed("/mutate", [adm, &requests, logger](const httplib::Request& req,
                                                                         httplib::Response& res) {
     if (!JsonContent(req)) {
       requests.WithLabels({"bad_request"}).Inc();
@@ -98,8 +98,10 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
       res.set_content(out->dump(), "application/json");
     };
   };
-  s->server_->Post("/filter", timed("/filter", verb("filter", true)));
-  s->server_->Post("/prioritize", timed("/prioritize", verb("prioritize", false)));
+  if (options.extender) {
+    s->server_->Post("/filter", timed("/filter", verb("filter", true)));
+    s->server_->Post("/prioritize", timed("/prioritize", verb("prioritize", false)));
+  }
   s->server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });

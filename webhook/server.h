@@ -36,6 +36,10 @@ struct WebhookServerOptions {
   http::ServerOptions http;
   // Readiness; default: always ready.
   std::function<bool()> ready;
+  // Which parts to serve (the other paths answer 404): both by default; a
+  // scheduler sidecar serves only the extender.
+  bool admission = true;
+  bool extender = true;
 };
 
 // Routes requests to the Admitter and the Extender. Everything passed in

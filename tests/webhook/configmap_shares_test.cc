@@ -87,6 +87,26 @@ TEST_F(ConfigMapSharesTest, ConsumedEntryIsRemovedAndOthersKept) {
   EXPECT_EQ(Value(*shares, "shop.deployment.api"), "60");
 }
 
+TEST_F(ConfigMapSharesTest, TransientRemovalFailuresAreRetried) {
+  cms().Set("pipeline-system", "spot-deploy-config", {{"shop.deployment.web", "30"}});
+  ConfigMapSharesOptions o;
+  o.removal_backoff = absl::Milliseconds(5);
+  ConfigMapShares shares(*client_, o, Logger());
+  shares.Start();
+  ASSERT_TRUE(shares.WaitForSync(absl::Seconds(10)));
+  cms().FailNextWrites(2, 503);
+  shares.Consumed("shop.deployment.web", "30");
+  EXPECT_TRUE(Eventually([&] { return shares.stats().removed == 1; }));
+  EXPECT_EQ(api_->RequestCounts()["PATCH configmaps"], 3);
+  // Failing every try: counted as failed, entry left.
+  cms().Set("pipeline-system", "spot-deploy-config", {{"shop.deployment.api", "10"}});
+  cms().FailNextWrites(100, 500);
+  shares.Consumed("shop.deployment.api", "10");
+  EXPECT_TRUE(Eventually([&] { return shares.stats().removal_failed == 1; }));
+  EXPECT_EQ(api_->RequestCounts()["PATCH configmaps"], 3 + o.removal_attempts);
+  shares.Stop();
+}
+
 TEST_F(ConfigMapSharesTest, EntryRewrittenMeanwhileIsNotRemoved) {
   cms().Set("pipeline-system", "spot-deploy-config", {{"shop.deployment.web", "70"}});
   auto shares = Make();

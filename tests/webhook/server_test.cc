@@ -1,5 +1,7 @@
 #include "webhook/server.h"
 
+#include <cstring>
+
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -172,11 +174,38 @@ TEST_F(ServerTest, BinaryMutatesFromTheWatchedConfigMapAndRemovesTheEntry) {
   EXPECT_EQ(proc->Stop(), 0);
 }
 
+TEST_F(ServerTest, ExtenderOnlySidecarServesNoAdmissionAndNeedsNoConfigMap) {
+  // No ConfigMap access at all: a kubeconfig with a token the API refuses.
+  const std::string kubeconfig = dir_ + "/bad-kubeconfig";
+  std::string text = *hollowtrees::testing::ReadFileToString(WriteKubeconfig());
+  text.replace(text.find(testing::kToken), strlen(testing::kToken), "refused");
+  ASSERT_THAT(hollowtrees::testing::WriteStringToFile(kubeconfig, text), IsOk());
+  ASSERT_OK_AND_ASSIGN(
+      auto proc, hollowtrees::testing::Subprocess::Start(
+                     {hollowtrees::testing::BinaryPath("spot-config-webhook"),
+                      "--listen=127.0.0.1:0", "--serve=extender",
+                      "--tls-cert-file=" + pki_.server_cert_file,
+                      "--tls-private-key-file=" + pki_.server_key_file,
+                      "--kubeconfig=" + kubeconfig}));
+  ASSERT_OK_AND_ASSIGN(std::string port_text, proc->WaitForOutput("listening on port (\\d+)"));
+  auto client = Client(std::stoi(port_text));
+  ASSERT_OK_AND_ASSIGN(auto res, client->Send({.path = "/readyz"}));
+  EXPECT_EQ(res.status, 200);
+  ASSERT_OK_AND_ASSIGN(res, Post(*client, "/mutate", Review("v1", Deployment("web"), "u").dump()));
+  EXPECT_EQ(res.status, 404);
+  json pod = {{"metadata", {{"name", "p"}, {"namespace", "shop"}}}};
+  ASSERT_OK_AND_ASSIGN(res, Post(*client, "/filter", json({{"pod", pod}, {"nodenames", {"n1"}}}).dump()));
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(json::parse(res.body)["nodenames"], json({"n1"}));  // not annotated: passes
+  EXPECT_EQ(api_->RequestCounts()["GET configmaps"], 0);
+  EXPECT_EQ(proc->Stop(), 0);
+}
+
 TEST_F(ServerTest, BinaryReportsEveryBadFlag) {
   ASSERT_OK_AND_ASSIGN(
       auto proc, hollowtrees::testing::Subprocess::Start(
                      {hollowtrees::testing::BinaryPath("spot-config-webhook"), "--listen=nowhere",
-                      "--unlabeled-nodes=maybe", "--on-demand-labels=x"}));
+                      "--unlabeled-nodes=maybe", "--on-demand-labels=x", "--serve=everything"}));
   ASSERT_OK_AND_ASSIGN(int code, proc->Wait(absl::Seconds(20)));
   EXPECT_EQ(code, 1);
   const std::string out = proc->Output();
@@ -185,6 +214,7 @@ TEST_F(ServerTest, BinaryReportsEveryBadFlag) {
   EXPECT_THAT(out, HasSubstr("--unlabeled-nodes"));
   EXPECT_THAT(out, HasSubstr("--on-demand-labels"));
   EXPECT_THAT(out, HasSubstr("--listen"));
+  EXPECT_THAT(out, HasSubstr("--serve: unknown part \"everything\""));
 }
 
 }  // namespace
