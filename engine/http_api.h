@@ -32,6 +32,7 @@ struct HttpApiDeps {
   FlowStore& flows;
   std::function<std::shared_ptr<const Ruleset>()> ruleset;
   std::function<bool()> ready;
+  std::function<absl::Status(const std::string&)> replay;
   spdlog::logger& logger;
 };
 
