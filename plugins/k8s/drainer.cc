@@ -387,6 +387,7 @@ void Drainer::Evict(Work& work, const DrainOptions& options, absl::Time deadline
         });
       }
     }
+    logger_.debug("node={} round {}: {} calls", node, round, tasks.size());
     RunAll(tasks);
     for (auto& p : work.pods) {
       if (p.state == Work::kGone && p.reason != "gone") {

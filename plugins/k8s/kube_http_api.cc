@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/common/status_macros.h"
+#include "lib/kube/kube_error.h"
 
 namespace hollowtrees::k8s {
 
@@ -194,8 +195,16 @@ absl::Status KubeHttpApi::EvictPod(const PodInfo& pod, std::optional<int64_t> gr
                          {"kind", "Eviction"},
                          {"metadata", {{"name", pod.name}, {"namespace", pod.ns}}},
                          {"deleteOptions", DeleteOptionsJson(pod, grace_seconds)}};
-  return client_.Create(kube::ResourcePath("", "v1", "pods", pod.ns, pod.name, "eviction"), eviction)
-      .status();
+  absl::Status s =
+      client_.Create(kube::ResourcePath("", "v1", "pods", pod.ns, pod.name, "eviction"), eviction)
+          .status();
+  if (absl::IsResourceExhausted(s)) {
+    // Name the budget for the operator: the Status cause says which and why.
+    auto e = kube::GetKubeError(s);
+    if (e && !e->cause_message.empty()) return absl::ResourceExhaustedError(e->cause_message);
+    if (e && !e->message.empty()) return absl::ResourceExhaustedError(e->message);
+  }
+  return s;
 }
 
 absl::Status KubeHttpApi::DeletePod(const PodInfo& pod, std::optional<int64_t> grace_seconds) {

@@ -7,9 +7,7 @@
 // Without --kubeconfig and --kubeconfig-dir: the in-cluster configuration.
 // Flags may be written with dashes or underscores (--kubeconfig-dir).
 
-#include <cstring>
-#include <string>
-#include <vector>
+#include <memory>
 
 #include "absl/flags/flag.h"
 #include "plugins/k8s/k8s_plugin.h"
@@ -26,40 +24,12 @@ ABSL_FLAG(absl::Duration, cordon_hold, absl::Seconds(1),
           "after cordoning, wait this long for other doomed nodes' cordons before evicting");
 ABSL_FLAG(int, api_parallelism, 32, "Kubernetes API calls in flight at once per cluster");
 
-namespace {
-
-// "--kubeconfig-dir=x" -> "--kubeconfig_dir=x": DESIGN.md spells flags with
-// dashes, Abseil flag names use underscores.
-std::vector<std::string> NormalizeFlags(int argc, char** argv) {
-  std::vector<std::string> out;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (i > 0 && a.size() > 2 && a.compare(0, 2, "--") == 0) {
-      const size_t eq = a.find('=');
-      for (size_t j = 2; j < std::min(eq, a.size()); ++j) {
-        if (a[j] == '-') a[j] = '_';
-      }
-    }
-    if (a == "--") {
-      for (; i < argc; ++i) out.emplace_back(argv[i]);
-      break;
-    }
-    out.push_back(std::move(a));
-  }
-  return out;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace hollowtrees;
-  std::vector<std::string> args = NormalizeFlags(argc, argv);
-  std::vector<char*> argp;
-  for (auto& a : args) argp.push_back(a.data());
-  argp.push_back(nullptr);
   std::unique_ptr<k8s::KubeconfigClusterApis> apis;
+  // PluginMain accepts dashed flags (--kubeconfig-dir) as DESIGN.md spells them.
   return plugin::PluginMain(
-      static_cast<int>(args.size()), argp.data(),
+      argc, argv,
       {.name = "ht-k8s-action-plugin",
        .default_listen = "0.0.0.0:8887",
        .usage = "Drains the Kubernetes node an event names (kubectl drain semantics)."},

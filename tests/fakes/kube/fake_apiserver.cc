@@ -486,6 +486,12 @@ class FakeApiServer::Impl {
                                                                   st.expected, true));
     }
     st.allowed = std::max<int64_t>(0, st.healthy - st.desired);
+    // As the disruption controller: maxUnavailable and percentages need the
+    // scale of the pods' controllers; pods without one allow no disruption.
+    const bool needs_scale =
+        spec.contains("maxUnavailable") ||
+        (spec.contains("minAvailable") && spec["minAvailable"].is_string());
+    if (needs_scale && uncontrolled > 0) st.allowed = 0;
     return st;
   }
 

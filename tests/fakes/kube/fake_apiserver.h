@@ -17,7 +17,9 @@
 //   allowance is computed live: healthy (Ready, not terminating) pods minus
 //   the desired healthy count (minAvailable, or expected - maxUnavailable,
 //   percentages rounded up as the disruption controller does; expected pods =
-//   the sum of the owning ReplicaSets' replicas, else the pods selected).
+//   the sum of the owning ReplicaSets' replicas, else the pods selected;
+//   maxUnavailable and percentages over pods without a controller allow no
+//   disruption, as the disruption controller cannot scale them).
 // - Optionally (`reschedule`), a pod owned by a ReplicaSet that starts
 //   terminating is replaced at once by a new Ready pod on the schedulable
 //   node with the fewest pods, as controller, scheduler and kubelet together
@@ -65,8 +67,10 @@ struct FakeApiServerOptions {
   std::vector<std::string> tokens;
   // Reported by /version.
   std::string git_version = "v1.30.0";
-  // Worker threads. Default 16.
-  int threads = 16;
+  // Worker threads. cpp-httplib holds a thread per open keep-alive
+  // connection, so this bounds the clients' connections (the real server, in
+  // Go, has no such bound). Default 128.
+  int threads = 128;
   // Replace terminating ReplicaSet pods (see above). Default on.
   bool reschedule = true;
 };
