@@ -33,7 +33,9 @@ namespace hollowtrees::webhook {
 struct WebhookServerOptions {
   // HOST:PORT; port 0 picks a free port.
   std::string listen = "0.0.0.0:8443";
-  http::ServerOptions http;
+  // 64 workers by default: cpp-httplib holds a worker per open keep-alive
+  // connection, and API servers and schedulers keep several open.
+  http::ServerOptions http = {.threads = 64, .max_body_bytes = 8 << 20};
   // Readiness; default: always ready.
   std::function<bool()> ready;
   // Which parts to serve (the other paths answer 404): both by default; a

@@ -173,6 +173,27 @@ TEST_F(ConfigMapSharesTest, UnreachableOrUnauthorizedApiIsUnavailable) {
   shares.Stop();
 }
 
+TEST(WatchDecoderTest, EventsSplitAnywhereAreReassembled) {
+  kube::WatchDecoder d;
+  std::vector<std::string> seen;
+  auto on = [&](kube::WatchEvent e) {
+    seen.push_back(e.type + ":" + e.object["metadata"]["resourceVersion"].get<std::string>());
+  };
+  const std::string stream =
+      R"({"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"1"}}})" "\n"
+      R"({"type":"MODIFIED","object":{"metadata":{"name":"a","resourceVersion":"2"}}})" "\n\n"
+      R"({"type":"DELETED","object":{"metadata":{"name":"a","resourceVersion":"3"}}})" "\n";
+  for (size_t cut = 1; cut < stream.size(); cut += 7) {
+    seen.clear();
+    kube::WatchDecoder fresh;
+    ASSERT_THAT(fresh.Feed(stream.substr(0, cut), on), IsOk());
+    ASSERT_THAT(fresh.Feed(stream.substr(cut), on), IsOk());
+    EXPECT_EQ(seen, std::vector<std::string>({"ADDED:1", "MODIFIED:2", "DELETED:3"})) << cut;
+  }
+  EXPECT_THAT(d.Feed("<html>proxy error</html>\n", on),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("not an event")));
+}
+
 TEST_F(ConfigMapSharesTest, StopEndsAnOpenWatchPromptly) {
   auto shares = Make();
   ASSERT_TRUE(shares->WaitForSync(absl::Seconds(10)));
