@@ -741,6 +741,15 @@ class FakeApiServer::Impl {
         }
       }
     }
+    if (group.empty()) {  // served by configmaps.cc
+      resources.push_back({{"name", "configmaps"},
+                           {"singularName", "configmap"},
+                           {"namespaced", true},
+                           {"kind", "ConfigMap"},
+                           {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}},
+                           {"shortNames", {"cm"}},
+                           {"storageVersionHash", "fake"}});
+    }
     return {{"kind", "APIResourceList"},
             {"apiVersion", "v1"},
             {"groupVersion", gv},
