@@ -1,5 +1,7 @@
 #include "webhook/configmap_shares.h"
 
+#include <unistd.h>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/common/logging.h"
@@ -171,6 +173,46 @@ TEST_F(ConfigMapSharesTest, UnreachableOrUnauthorizedApiIsUnavailable) {
   EXPECT_THAT(shares.Lookup("a.deployment.b"), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_TRUE(Eventually([&] { return shares.cache().stats().errors >= 2; }));  // retried
   shares.Stop();
+}
+
+// The fake's ConfigMaps against the real kubectl: discovery, apply (GET 404,
+// then POST), get, JSON patch; the webhook's cache follows each change.
+TEST_F(ConfigMapSharesTest, KubectlWritesWhatTheCacheSees) {
+  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+  auto shares = Make();
+  ASSERT_TRUE(shares->WaitForSync(absl::Seconds(10)));
+  const std::string kubeconfig = WriteKubeconfig();
+  const std::string cache = dir_ + "/kubectl-cache";
+  auto kubectl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/kubectl", "--kubeconfig", kubeconfig, "--cache-dir", cache};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto proc = hollowtrees::testing::Subprocess::Start(argv);
+    if (!proc.ok()) return std::make_pair(-1, std::string(proc.status().message()));
+    auto code = (*proc)->Wait(absl::Seconds(60));
+    return std::make_pair(code.ok() ? *code : -1, (*proc)->Output());
+  };
+  const std::string manifest = dir_ + "/cm.yaml";
+  ASSERT_THAT(hollowtrees::testing::WriteStringToFile(
+                  manifest,
+                  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: spot-deploy-config\n"
+                  "  namespace: pipeline-system\ndata:\n  shop.deployment.web: \"30\"\n"),
+              IsOk());
+  // The fake serves no OpenAPI document, so client-side validation is off.
+  auto [code, out] = kubectl({"apply", "--validate=false", "-f", manifest});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("configmap/spot-deploy-config created"));
+  EXPECT_TRUE(Eventually([&] { return Value(*shares, "shop.deployment.web") == "30"; }));
+  std::tie(code, out) = kubectl({"get", "configmap", "-n", "pipeline-system", "spot-deploy-config",
+                                 "-o", "jsonpath={.data.shop\\.deployment\\.web}"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_EQ(out, "30");
+  std::tie(code, out) = kubectl({"patch", "configmap", "-n", "pipeline-system", "spot-deploy-config",
+                                 "--type=merge", "-p", R"({"data":{"shop.deployment.web":"45"}})"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_TRUE(Eventually([&] { return Value(*shares, "shop.deployment.web") == "45"; }));
+  std::tie(code, out) = kubectl({"delete", "configmap", "-n", "pipeline-system", "spot-deploy-config"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_TRUE(Eventually([&] { return !Value(*shares, "shop.deployment.web").has_value(); }));
 }
 
 TEST(WatchDecoderTest, EventsSplitAnywhereAreReassembled) {
