@@ -34,6 +34,7 @@ absl::Status ReadStringMap(dom::element value, absl::string_view what, bool labe
                            Labels* out) {
   dom::object obj;
   if (value.get_object().get(obj)) return absl::InvalidArgumentError(absl::StrCat(what, " must be an object of strings"));
+  out->reserve(obj.size());
   for (auto field : obj) {
     std::string_view v;
     if (field.value.get_string().get(v)) {

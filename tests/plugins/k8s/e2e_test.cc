@@ -335,12 +335,17 @@ TEST(PluginE2eTest, MassInterruptionCordonsEveryDoomedNodeBeforeEvicting) {
   std::vector<std::thread> threads;
   for (int n = 1; n <= 3; ++n) {
     threads.emplace_back([&, n] {
-      // Each drain holds its evictions 500 ms for the others' cordons.
-      results[n - 1] = p.Call({{"instance_id", absl::StrCat("i-d", n)}}, {{"cordon_hold", "500ms"}});
+      // The notices arrive 150 ms apart; each drain holds its evictions
+      // 1 s (the default) for the others' cordons.
+      absl::SleepFor(absl::Milliseconds(150) * (n - 1));
+      results[n - 1] = p.Call({{"instance_id", absl::StrCat("i-d", n)}}, {{"cordon_hold", "1s"}});
     });
   }
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_EQ(r.outcome, Outcome::OUTCOME_DONE) << r.message;
+  // Nine pods, nine evictions: no replacement landed on a doomed node only to
+  // be evicted again (which is what happens without the barrier).
+  EXPECT_EQ(c->server().RequestCounts()["POST eviction"], 9);
   for (int n = 1; n <= 3; ++n) {
     EXPECT_TRUE(PodNamesOn(c->server(), absl::StrCat("doomed-", n)).empty())
         << "replacement landed on doomed-" << n;
