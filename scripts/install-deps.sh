@@ -14,6 +14,7 @@ build_pkgs=(
 )
 test_pkgs=(
   prometheus prometheus-alertmanager awscli python3-botocore python3 openssl curl kubectl
+  python3-yaml
 )
 
 pkgs=("${build_pkgs[@]}")
