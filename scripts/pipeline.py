@@ -250,27 +250,37 @@ class Pipeline:
         seen = {"notice": 0.0}
         flow = None
         deadline = time.monotonic() + timeout
+
+        def since():  # taken just before each request: a milestone is at most
+            return time.time() - t0  # one polling round (tens of ms) late
+
         while True:
-            now = time.time() - t0
             if "exporter" not in seen:
+                t = since()
                 samples = harness.scrape(self.exporter_url + "/metrics")
                 if harness.metric_sum(samples, "aws_instance_termination_imminent",
                                       instance_id=INSTANCE_ID, instance_action="terminate") == 1:
-                    seen["exporter"] = now
+                    seen["exporter"] = t
+            if "cordoned" not in seen:
+                t = since()
+                if self.node().get("spec", {}).get("unschedulable"):
+                    seen["cordoned"] = t
+            if "cordoned" in seen and "pods_gone" not in seen:
+                t = since()
+                if not [p for p in self.pods_on_node() if not _is_daemonset_pod(p)]:
+                    seen["pods_gone"] = t
+            if "detached" not in seen:
+                t = since()
+                if any(c["action"] == "DetachInstances" and not c["error"]
+                       for c in self.aws_calls()):
+                    seen["detached"] = t
+            # The engine reports its own times (created_at, updated_at).
             flows = [f for f in self.flows() if f["rule"] == "drain_k8s_spot_instance"]
             if flows:
                 flow = flows[-1]
                 seen.setdefault("received", _rfc3339_to_unix(flow["created_at"]) - t0)
                 if flow["state"] in ("succeeded", "failed"):
                     seen.setdefault("completed", _rfc3339_to_unix(flow["updated_at"]) - t0)
-            if "cordoned" not in seen and self.node().get("spec", {}).get("unschedulable"):
-                seen["cordoned"] = now
-            if "pods_gone" not in seen and "cordoned" in seen:
-                if not [p for p in self.pods_on_node() if not _is_daemonset_pod(p)]:
-                    seen["pods_gone"] = now
-            if "detached" not in seen and any(
-                    c["action"] == "DetachInstances" and not c["error"] for c in self.aws_calls()):
-                seen["detached"] = now
             if flow is not None and flow["state"] in ("succeeded", "failed") and all(
                     k in seen for k, _ in MILESTONES if k != "completed"):
                 return seen, flow

@@ -1,0 +1,90 @@
+"""CTest e2e_pipeline: the whole pipeline of scripts/pipeline.py, once per
+path, asserting every effect of a spot notice and the time from the notice to
+the cordon.
+
+- test_prometheus_path: notice on the fake IMDS -> exporter -> Prometheus
+  (scrape and evaluation 1 s) -> engine (/api/v2/alerts) -> drain plugin ->
+  Auto Scaling plugin. The flow is started by the Prometheus alert.
+- test_fast_path: the exporter also pushes a CloudEvent; the push starts the
+  flow and the Prometheus alert that follows is absorbed in the same group
+  (one flow, each plugin called once).
+
+Both check, from the fakes' own state: the node cordoned, the evictable pods
+gone (the DaemonSet pod left), their ReplicaSets' pods running elsewhere, one
+DetachInstances without decrement, the instance out of its group, desired
+capacity kept and a replacement launched; the milestones in causal order; and
+notice-to-cordon within a bound.
+"""
+
+import os
+import sys
+
+SOURCE_DIR = os.environ.get("HT_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "scripts"))
+
+import pipeline  # noqa: E402  (scripts/pipeline.py)
+from harness import expect, poll, NotYet, SKIP_EXIT_CODE  # noqa: E402
+
+# Bounds on notice -> cordon. The Prometheus path needs an exporter poll (1 s),
+# a scrape (1 s), an evaluation (1 s) and a send: about 1-3 s here. The fast
+# path needs only the exporter's poll. Generous for a loaded 2-core CI box.
+PROMETHEUS_CORDON_BOUND = 10.0
+FAST_CORDON_BOUND = 4.0
+
+
+def _check_order(timeline):
+    # Causal order of what the fakes saw; the engine's created_at is its own
+    # clock, so it is only checked to precede the cordon.
+    expect(timeline["received"] <= timeline["cordoned"] + 0.05,
+           f"cordon before the event was received: {timeline}")
+    expect(timeline["cordoned"] < timeline["pods_gone"] <= timeline["detached"],
+           f"milestones out of order (cordon, pods gone, detach): {timeline}")
+
+
+def test_prometheus_path(stack):
+    p, timeline, flow = pipeline.run_once(stack, fast_path=False)
+    print(pipeline.format_timeline(timeline, flow, "timeline, Prometheus path:"), flush=True)
+    p.check_effects(flow)
+    _check_order(timeline)
+    expect(flow["event"]["source"].startswith("http://prometheus.pipeline.local/"),
+           f"flow not started by the Prometheus alert: {flow['event']}")
+    expect(timeline["cordoned"] < PROMETHEUS_CORDON_BOUND,
+           f"notice -> cordon {timeline['cordoned']:.2f}s, bound {PROMETHEUS_CORDON_BOUND}s")
+    counters = p.engine_counters()
+    expect(counters["flows_started"] == 1, f"engine counters {counters}: want one flow")
+    expect(counters["received_cloudevents"] == 0, f"no push expected: {counters}")
+
+
+def test_fast_path(stack):
+    p, timeline, flow = pipeline.run_once(stack, fast_path=True)
+    print(pipeline.format_timeline(timeline, flow, "timeline, fast path:"), flush=True)
+    p.check_effects(flow)
+    _check_order(timeline)
+    expect(flow["event"]["source"] == "spot-termination-exporter",
+           f"flow not started by the exporter's push: {flow['event']}")
+    expect(timeline["cordoned"] < FAST_CORDON_BOUND,
+           f"notice -> cordon {timeline['cordoned']:.2f}s, bound {FAST_CORDON_BOUND}s")
+
+    # The Prometheus alert for the same notice arrives too, and is absorbed.
+    def prometheus_alert_absorbed():
+        c = p.engine_counters()
+        if c["received_prometheus"] < 1 or c["absorbed"] < 1:
+            raise NotYet(f"{c}")
+        return c
+    counters = poll(prometheus_alert_absorbed, 15, "the Prometheus alert to be absorbed")
+    expect(counters["flows_started"] == 1, f"engine counters {counters}: want one flow")
+    flows = [f for f in p.flows() if f["rule"] == "drain_k8s_spot_instance"]
+    expect(len(flows) == 1, f"want one flow, have {flows}")
+    p.check_effects(flows[0])  # still one detach, nothing repeated
+
+
+if __name__ == "__main__":
+    import harness
+    for name in ("hollowtrees", "ht-k8s-action-plugin", "ht-aws-asg-action-plugin",
+                 "spot-termination-exporter", "fake-kube-apiserver", "fake-aws", "fake-imds"):
+        if not os.access(os.path.join(harness.BIN_DIR, name), os.X_OK):
+            print(f"SKIPPED: {name} is not built in {harness.BIN_DIR}", flush=True)
+            print("0 passed, 0 failed", flush=True)
+            sys.exit(SKIP_EXIT_CODE)
+    sys.exit(harness.run_tests([test_prometheus_path, test_fast_path], prefix="ht-pipeline"))
