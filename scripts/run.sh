@@ -7,6 +7,14 @@
 #     -d '[{"labels":{"alertname":"SpotTerminationNotice","cluster_name":"test-cluster","instance_id":"i-1"}}]'
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --pipeline [ARGS]: the whole pipeline on loopback instead (scripts/pipeline.py,
+# docs/pipeline.md): fakes, exporter, Prometheus, engine and both plugins.
+if [[ "${1:-}" == "--pipeline" ]]; then
+  shift
+  scripts/install-deps.sh --test
+  scripts/build.sh >/dev/null
+  HT_BIN_DIR=${HT_BUILD_DIR:-build}/bin exec /usr/bin/python3 scripts/pipeline.py "$@"
+fi
 scripts/install-deps.sh
 scripts/build.sh >/dev/null
 BIN=${HT_BUILD_DIR:-build}/bin
