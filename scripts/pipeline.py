@@ -34,6 +34,7 @@ import calendar
 import json
 import os
 import re
+import shutil
 import signal
 import ssl
 import statistics
@@ -421,29 +422,39 @@ def run_interactive(args):
 
 
 def run_bench(args):
+    """N fresh pipelines per path; per run and in summary: notice -> event
+    received by the engine, -> node cordoned, -> instance detached."""
+    keys = [("received", "received"), ("cordoned", "cordon"), ("detached", "detach")]
     results = {}
     for fast_path in (False, True):
-        cordon, detach = [], []
+        series = {k: [] for k, _ in keys}
         for i in range(args.bench):
             workdir = tempfile.mkdtemp(prefix="ht-pipeline-bench-")
             stack = harness.Stack(workdir)
-            with stack:
-                pipeline, timeline, flow = run_once(stack, fast_path)
-                pipeline.check_effects(flow)
-            harness.shutil.rmtree(workdir, ignore_errors=True)
-            cordon.append(timeline["cordoned"])
-            detach.append(timeline["detached"])
-            print(f"{_path_name(fast_path)} run {i + 1}/{args.bench}: notice->cordon "
-                  f"{timeline['cordoned'] * 1000:.0f} ms, notice->detach "
-                  f"{timeline['detached'] * 1000:.0f} ms", flush=True)
-        results[fast_path] = (cordon, detach)
+            try:
+                with stack:
+                    pipeline, timeline, flow = run_once(stack, fast_path)
+                    pipeline.check_effects(flow)
+            except Exception:
+                print(f"run {i + 1} failed; files and logs kept in {workdir}", file=sys.stderr)
+                raise
+            shutil.rmtree(workdir, ignore_errors=True)
+            for k, _ in keys:
+                series[k].append(timeline[k])
+            print(f"{_path_name(fast_path)} run {i + 1}/{args.bench}: " + ", ".join(
+                f"notice->{label} {timeline[k] * 1000:.0f} ms" for k, label in keys), flush=True)
+        results[fast_path] = series
     print()
-    print(f"{'path':36s} {'runs':>4s} {'cordon median':>14s} {'cordon worst':>13s} "
-          f"{'detach median':>14s} {'detach worst':>13s}")
-    for fast_path, (cordon, detach) in results.items():
-        print(f"{_path_name(fast_path):36s} {len(cordon):4d} "
-              f"{statistics.median(cordon) * 1000:11.0f} ms {max(cordon) * 1000:10.0f} ms "
-              f"{statistics.median(detach) * 1000:11.0f} ms {max(detach) * 1000:10.0f} ms")
+    header = f"{'path':34s} {'runs':>4s}"
+    for _, label in keys:
+        header += f" {label + ' median':>16s} {label + ' worst':>15s}"
+    print(header)
+    for fast_path, series in results.items():
+        line = f"{_path_name(fast_path):34s} {args.bench:4d}"
+        for k, _ in keys:
+            line += (f" {statistics.median(series[k]) * 1000:13.0f} ms"
+                     f" {max(series[k]) * 1000:12.0f} ms")
+        print(line)
     return 0
 
 
