@@ -58,7 +58,6 @@ TEMPLATES = os.path.join(HERE, "pipeline")
 
 # The scenario's names (they must agree with the files under scripts/pipeline/).
 INSTANCE_ID = "i-0123456789abcdef0"
-OTHER_INSTANCE_ID = "i-0fedcba9876543210"
 AZ = "us-east-1a"
 NODE = "ip-10-0-1-23.ec2.internal"
 GROUP = "spot-workers"
@@ -84,12 +83,10 @@ MILESTONES = [
 RUN_TIMEOUT = 60.0
 
 
-def _fill(template_name, out_path, **values):
+def _render(template_name, **values):
+    """A file of scripts/pipeline/ with its ${name} placeholders filled in."""
     with open(os.path.join(TEMPLATES, template_name)) as f:
-        text = string.Template(f.read()).substitute(values)
-    with open(out_path, "w") as f:
-        f.write(text)
-    return text
+        return string.Template(f.read()).substitute(values)
 
 
 def _rfc3339_to_unix(text):
@@ -134,8 +131,9 @@ class Pipeline:
 
         # The plugins.
         kubeconfig = os.path.join(work, "kubeconfig")
-        _fill("kubeconfig", kubeconfig, server=self.kube_url,
-              ca_file=os.path.join(pki, "ca.crt"), token=KUBE_TOKEN)
+        with open(kubeconfig, "w") as f:
+            f.write(_render("kubeconfig", server=self.kube_url,
+                            ca_file=os.path.join(pki, "ca.crt"), token=KUBE_TOKEN))
         self.k8s_plugin = stack.start("ht-k8s-action-plugin", [
             harness.binary("ht-k8s-action-plugin"), "--listen", "127.0.0.1:0",
             "--kubeconfig", kubeconfig])
@@ -153,9 +151,8 @@ class Pipeline:
         asg_port = self.asg_plugin.wait_for_port()
 
         # The engine with the example rule.
-        with open(os.path.join(TEMPLATES, "hollowtrees.yaml")) as f:
-            engine_config = string.Template(f.read()).substitute(
-                k8s_plugin=f"127.0.0.1:{k8s_port}", asg_plugin=f"127.0.0.1:{asg_port}")
+        engine_config = _render("hollowtrees.yaml", k8s_plugin=f"127.0.0.1:{k8s_port}",
+                                asg_plugin=f"127.0.0.1:{asg_port}")
         self.engine = harness.start_engine(stack, engine_config)
 
         # The exporter, reading the fake IMDS; with the fast path it also pushes
@@ -171,15 +168,21 @@ class Pipeline:
         self.exporter_url = f"http://127.0.0.1:{self.exporter.wait_for_port()}"
 
         # Prometheus: scrape the exporter, evaluate the alert, send to the engine.
-        with open(os.path.join(TEMPLATES, "prometheus.yml")) as f:
-            prom_config = string.Template(f.read()).substitute(
-                exporter=self.exporter_url[len("http://"):],
-                engine=self.engine.url[len("http://"):])
+        prom_config = _render("prometheus.yml", exporter=self.exporter_url[len("http://"):],
+                              engine=self.engine.url[len("http://"):])
         with open(os.path.join(TEMPLATES, "alert-rules.yml")) as f:
             rules = f.read()
         self.prometheus = harness.start_prometheus(stack, prom_config, rules,
                                                    external_url="http://prometheus.pipeline.local/")
         self._wait_until_armed()
+        self.group_before = self._group(self.aws_state())
+
+    @staticmethod
+    def _group(state):
+        group = next((g for g in state["groups"] if g["name"] == GROUP), None)
+        expect(group is not None, f"no group {GROUP} on the fake AWS: {state}")
+        members = sorted(i["id"] for i in state["instances"] if i.get("group") == GROUP)
+        return group, members
 
     # -- readiness -----------------------------------------------------------
 
@@ -318,13 +321,16 @@ class Pipeline:
                and params.get("AutoScalingGroupName") == GROUP
                and params.get("ShouldDecrementDesiredCapacity") == "false",
                f"DetachInstances params {params}")
-        state = self.aws_state()
-        group = next(g for g in state["groups"] if g["name"] == GROUP)
-        expect(group["desired"] == 2, f"desired capacity {group['desired']}, want 2 (kept)")
-        members = {i["id"]: i for i in state["instances"] if i.get("group") == GROUP}
+        before, members_before = self.group_before
+        expect(INSTANCE_ID in members_before, f"{INSTANCE_ID} was not in {GROUP} at the start")
+        group, members = self._group(self.aws_state())
+        expect(group["desired"] == before["desired"],
+               f"desired capacity {group['desired']}, want {before['desired']} (kept)")
         expect(INSTANCE_ID not in members, f"{INSTANCE_ID} still in {GROUP}: {members}")
-        new = set(members) - {OTHER_INSTANCE_ID}
-        expect(len(new) == 1, f"want one replacement instance in {GROUP}, have {sorted(members)}")
+        new = set(members) - set(members_before)
+        expect(len(new) == 1 and len(members) == len(members_before),
+               f"want one replacement instance in {GROUP}: before {members_before}, "
+               f"after {members}")
         return {"replacement": new.pop()}
 
     def engine_counters(self):
