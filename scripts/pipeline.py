@@ -20,7 +20,8 @@ group with the desired capacity kept (a replacement launched). The script
 prints a timeline of those moments, measured from the switch.
 
 Usage (HT_BIN_DIR: our binaries, default build/bin):
-    scripts/pipeline.py [--fast-path] [--exit]   # start, notice, timeline; keep running until Ctrl-C
+    scripts/pipeline.py [--fast-path] [--exit] [--imds-mode v2-only|v1-and-v2|v1-only]
+                                                 # start, notice, timeline; keep running until Ctrl-C
     scripts/pipeline.py --bench N                # N runs per path; median and worst
 scripts/run.sh --pipeline [ARGS] builds first and then runs this.
 
@@ -106,7 +107,7 @@ def _rfc3339_to_unix(text):
 class Pipeline:
     """Every process of one pipeline, started in a harness.Stack."""
 
-    def __init__(self, stack, fast_path):
+    def __init__(self, stack, fast_path, imds_mode="v2-only"):
         self.stack = stack
         self.fast_path = fast_path
         work = stack.workdir
@@ -125,7 +126,7 @@ class Pipeline:
             "--state", os.path.join(TEMPLATES, "aws.json")])
         self.aws_url = f"http://127.0.0.1:{self.aws.wait_for_port()}"
         self.imds = stack.start("fake-imds", [
-            harness.binary("fake-imds"), "--listen", "127.0.0.1:0", "--mode", "v2-only",
+            harness.binary("fake-imds"), "--listen", "127.0.0.1:0", "--mode", imds_mode,
             "--instance_id", INSTANCE_ID, "--availability_zone", AZ])
         self.imds_url = f"http://127.0.0.1:{self.imds.wait_for_port()}"
 
@@ -364,10 +365,10 @@ def _is_daemonset_pod(pod):
                for o in pod["metadata"].get("ownerReferences", []))
 
 
-def run_once(stack, fast_path):
+def run_once(stack, fast_path, imds_mode="v2-only"):
     """Starts a pipeline, switches the notice on, watches it through. Returns
     (pipeline, timeline, flow)."""
-    pipeline = Pipeline(stack, fast_path)
+    pipeline = Pipeline(stack, fast_path, imds_mode)
     t0 = pipeline.switch_notice_on()
     timeline, flow = pipeline.watch(t0)
     return pipeline, timeline, flow
@@ -401,7 +402,7 @@ def run_interactive(args):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with stack:
-            pipeline = Pipeline(stack, args.fast_path)
+            pipeline = Pipeline(stack, args.fast_path, args.imds_mode)
             print(f"pipeline up ({_path_name(args.fast_path)}); files and logs in {workdir}")
             for name, url in [("fake IMDS", pipeline.imds_url), ("exporter", pipeline.exporter_url),
                               ("Prometheus", pipeline.prometheus.url),
@@ -439,7 +440,7 @@ def run_bench(args):
             stack = harness.Stack(workdir)
             try:
                 with stack:
-                    pipeline, timeline, flow = run_once(stack, fast_path)
+                    pipeline, timeline, flow = run_once(stack, fast_path, args.imds_mode)
                     pipeline.check_effects(flow)
             except Exception:
                 print(f"run {i + 1} failed; files and logs kept in {workdir}", file=sys.stderr)
@@ -470,6 +471,10 @@ def main():
                         help="the exporter also pushes the notice to the engine (CloudEvent)")
     parser.add_argument("--exit", action="store_true",
                         help="stop everything after the timeline instead of running on")
+    parser.add_argument("--imds-mode", default="v2-only",
+                        choices=["v2-only", "v1-and-v2", "v1-only"],
+                        help="what the fake metadata service accepts (v1-only: the exporter "
+                             "falls back to IMDSv1)")
     parser.add_argument("--bench", type=int, metavar="N", default=0,
                         help="benchmark: N runs of each path; prints median and worst")
     args = parser.parse_args()
