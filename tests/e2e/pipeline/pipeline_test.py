@@ -30,7 +30,7 @@ from harness import expect, poll, NotYet, SKIP_EXIT_CODE  # noqa: E402
 # a scrape (1 s), an evaluation (1 s) and a send: about 1-3 s here. The fast
 # path needs only the exporter's poll. Generous for a loaded 2-core CI box.
 PROMETHEUS_CORDON_BOUND = 10.0
-FAST_CORDON_BOUND = 4.0
+FAST_CORDON_BOUND = 5.0
 
 
 def _check_order(timeline):
