@@ -50,6 +50,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
 os.environ.setdefault("HT_SOURCE_DIR", SOURCE_DIR)
 os.environ.setdefault("HT_BIN_DIR", os.path.join(SOURCE_DIR, "build", "bin"))
+# Processes start in their run's temp dir: a relative HT_BIN_DIR must not be.
+os.environ["HT_BIN_DIR"] = os.path.abspath(os.environ["HT_BIN_DIR"])
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "e2e", "prometheus"))
 
 import harness  # noqa: E402  (needs the path above)
