@@ -14,7 +14,7 @@ build_pkgs=(
 )
 test_pkgs=(
   prometheus prometheus-alertmanager awscli python3-botocore python3 openssl curl kubectl
-  python3-yaml
+  python3-yaml systemd
 )
 
 pkgs=("${build_pkgs[@]}")
