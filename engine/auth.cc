@@ -126,6 +126,9 @@ AuthOutcome Authenticator::Authenticate(absl::string_view authorization, absl::T
   if (authorization.empty()) {
     return Refuse(401, "missing", "missing credentials: send Authorization: Bearer <token>");
   }
+  if (absl::EqualsIgnoreCase(authorization, "bearer")) {
+    return Refuse(401, "missing", "missing credentials: send Authorization: Bearer <token>");
+  }
   const size_t space = authorization.find(' ');
   if (space == absl::string_view::npos ||
       !absl::EqualsIgnoreCase(authorization.substr(0, space), "bearer")) {
