@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/rfc3339.h"
 #include "nlohmann/json.hpp"
+#include "simdjson.h"
 
 namespace hollowtrees::engine {
 namespace {
@@ -160,6 +161,12 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view s, absl::string_view
     out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
     i += 2;
   }
+  // Attribute values are strings (Unicode): invalid UTF-8 could not travel
+  // to a plugin in the protobuf format (found by fuzzing).
+  if (!simdjson::validate_utf8(out.data(), out.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("header ", header, ": not valid UTF-8 after percent-decoding"));
+  }
   return out;
 }
 
@@ -248,6 +255,9 @@ absl::StatusOr<EventPtr> ParseBinaryCloudEvent(
   }
   if (!have_specversion) return absl::InvalidArgumentError("missing required header ce-specversion");
   if (absl::Status s = CheckRequired(*e); !s.ok()) return s;
+  if (!simdjson::validate_utf8(content_type.data(), content_type.size())) {
+    return absl::InvalidArgumentError("Content-Type is not valid UTF-8");
+  }
   e->datacontenttype = std::string(content_type);
   e->data = std::string(body);
   if (IsJsonContentType(content_type)) {
@@ -260,7 +270,9 @@ absl::StatusOr<EventPtr> ParseBinaryCloudEvent(
       ExtractMatchFields(*parsed, e.get());
     }
   } else {
-    e->data_is_binary = !absl::StartsWith(absl::AsciiStrToLower(content_type), "text/");
+    // Text that is not UTF-8 travels as bytes (protobuf text_data is a string).
+    e->data_is_binary = !absl::StartsWith(absl::AsciiStrToLower(content_type), "text/") ||
+                        !simdjson::validate_utf8(body.data(), body.size());
   }
   std::sort(e->extensions.begin(), e->extensions.end());
   return EventPtr(std::move(e));

@@ -11,6 +11,7 @@
 #include "engine/alerts.h"
 #include "lib/common/duration.h"
 #include "lib/http/server_util.h"
+#include "simdjson.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hollowtrees::engine {
@@ -505,8 +506,37 @@ const PluginConfig* Config::FindPlugin(absl::string_view name) const {
   return nullptr;
 }
 
+// The line and column (1-based) of the first byte that is not valid UTF-8,
+// or {0, 0}. YAML is Unicode; yaml-cpp does not check (found by fuzzing:
+// such a name later broke the JSON views of the rules).
+static std::pair<int, int> FirstInvalidUtf8(absl::string_view text) {
+  if (simdjson::validate_utf8(text.data(), text.size())) return {0, 0};
+  int line = 1, col = 1;
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > text.size() ||
+        !simdjson::validate_utf8(text.data() + i, len)) {
+      return {line, col};
+    }
+    if (c == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+    i += len;
+  }
+  return {line, col};
+}
+
 absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& filename) {
   Decoder d(filename);
+  if (auto [line, col] = FirstInvalidUtf8(text); line > 0) {
+    d.ErrorAt(line, col, "not valid UTF-8 (YAML files are Unicode text)");
+    return absl::InvalidArgumentError(d.Report());
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
