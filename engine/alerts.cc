@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/rfc3339.h"
-#include "nlohmann/json.hpp"
 #include "simdjson.h"
 
 namespace hollowtrees::engine {
@@ -35,6 +34,7 @@ absl::Status ReadStringMap(dom::element value, absl::string_view what, bool labe
                            Labels* out) {
   dom::object obj;
   if (value.get_object().get(obj)) return absl::InvalidArgumentError(absl::StrCat(what, " must be an object of strings"));
+  out->reserve(obj.size());
   for (auto field : obj) {
     std::string_view v;
     if (field.value.get_string().get(v)) {
@@ -202,21 +202,10 @@ EventPtr AlertToEvent(ParsedAlert alert, IntakeSource intake, absl::string_view 
   e->status = alert.status;
   e->intake = intake;
   e->received = received;
-
-  nlohmann::json data = nlohmann::json::object();
-  data["status"] = alert.status == AlertStatus::kResolved ? "resolved" : "firing";
-  nlohmann::json labels = nlohmann::json::object();
-  for (const auto& [k, v] : alert.labels) labels[k] = v;
-  data["labels"] = std::move(labels);
-  nlohmann::json annotations = nlohmann::json::object();
-  for (const auto& [k, v] : alert.annotations) annotations[k] = v;
-  data["annotations"] = std::move(annotations);
-  data["startsAt"] = alert.starts_at != absl::InfinitePast() ? FormatRfc3339(alert.starts_at) : "";
-  data["endsAt"] = alert.ends_at != absl::InfinitePast() ? FormatRfc3339(alert.ends_at) : "";
-  data["generatorURL"] = alert.generator_url;
-  data["fingerprint"] = FingerprintHex(alert.fingerprint);
-  e->data = data.dump();
   e->labels = std::move(alert.labels);
+  // `data` is rendered from these when needed (Event::Data()).
+  e->alert = AlertDetails{std::move(alert.annotations), alert.starts_at, alert.ends_at,
+                          std::move(alert.generator_url), alert.fingerprint};
   return e;
 }
 

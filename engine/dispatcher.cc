@@ -44,13 +44,146 @@ void Dispatcher::SetRuleset(std::shared_ptr<const Ruleset> ruleset) {
   scheduler_.Post([this, ruleset = std::move(ruleset)]() mutable { ruleset_ = std::move(ruleset); });
 }
 
-void Dispatcher::Submit(std::vector<EventPtr> events) {
-  scheduler_.Post([this, events = std::move(events)] {
-    for (const EventPtr& e : events) Dispatch(e);
+void Dispatcher::Submit(std::vector<EventPtr> events, std::vector<int64_t> journal_seqs) {
+  backlog_.fetch_add(events.size(), std::memory_order_relaxed);
+  scheduler_.Post([this, events = std::move(events), seqs = std::move(journal_seqs)] {
+    for (const EventPtr& e : events) {
+      Dispatch(e);
+      backlog_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (!seqs.empty()) store_.EventsDispatched(seqs);
   });
 }
 
-void Dispatcher::Dispatch(const EventPtr& event) {
+const Rule* Dispatcher::FindRule(const std::string& name) const {
+  if (ruleset_ == nullptr) return nullptr;
+  for (const Rule& r : ruleset_->rules()) {
+    if (r.config->name == name) return &r;
+  }
+  return nullptr;
+}
+
+bool Dispatcher::SameChain(const Rule& rule, const FlowRecord& record) {
+  if (rule.chain.size() != record.steps.size()) return false;
+  for (size_t i = 0; i < rule.chain.size(); ++i) {
+    if (rule.chain[i].plugin->name != record.steps[i].plugin) return false;
+  }
+  return true;
+}
+
+void Dispatcher::Resume(Recovery recovery, std::function<void()> done) {
+  scheduler_.Post([this, recovery = std::move(recovery), done = std::move(done)]() mutable {
+    const absl::Time now = scheduler_.Now();
+    for (const auto& [group, until] : recovery.cooldowns) {
+      if (until <= now) continue;
+      groups_[group] = Group{false, until};
+      scheduler_.PostAfter(until - now, [this, group = group] { ExpireGroup(group); });
+    }
+    for (FlowRecord& record : recovery.unfinished) {
+      const Rule* rule = FindRule(record.rule);
+      if (rule == nullptr || !SameChain(*rule, record)) {
+        record.state = FlowState::kFailed;
+        record.error = rule == nullptr
+                           ? "its rule was removed while the engine was down"
+                           : "its rule's chain changed while the engine was down; replay it to run "
+                             "the new chain";
+        record.updated = now;
+        store_.Put(record);
+        metrics_.flows_completed.WithLabels({record.rule, "failed"}).Inc();
+        logger_.error("event={} rule={} flow={} not resumed: {}", record.event->id, record.rule,
+                      record.id, record.error);
+        continue;
+      }
+      auto flow = std::make_unique<Flow>();
+      flow->ruleset = ruleset_;
+      flow->rule = rule;
+      flow->group = absl::StrCat(record.rule, std::string(1, '\0'), record.group_key);
+      flow->event_proto = record.event->ToProto();
+      for (const StepRecord& sr : record.steps) {
+        if (sr.state == StepState::kFailed) flow->any_step_failed = true;
+      }
+      const bool was_queued = record.state == FlowState::kQueued;
+      flow->record = std::move(record);
+      groups_[flow->group] = Group{true, absl::InfinitePast()};
+      Flow& ref = *flow;
+      const std::string id = ref.record.id;
+      flows_.emplace(id, std::move(flow));
+      logger_.info("event={} rule={} flow={} resuming at plugin {} (step {})", ref.record.event->id,
+                   ref.record.rule, id, ref.record.steps[ref.record.step].plugin, ref.record.step + 1);
+      const int limit = rule->config->concurrency;
+      if (was_queued && limit > 0 && running_by_rule_[ref.record.rule] >= limit) {
+        queued_by_rule_[ref.record.rule].push_back(id);
+        ++queued_;
+        metrics_.flows_queued.Inc();
+        continue;
+      }
+      Start(ref);
+    }
+    for (const EventPtr& e : recovery.undispatched) {
+      if (e != nullptr) Dispatch(e, /*recovered=*/true);  // null: an unreadable row
+    }
+    store_.EventsDispatched(recovery.undispatched_seqs);
+    if (done) done();
+  });
+}
+
+void Dispatcher::Replay(const std::string& flow_id, std::function<void(absl::Status)> done) {
+  scheduler_.Post([this, flow_id, done = std::move(done)] {
+    if (flows_.contains(flow_id)) {
+      done(absl::FailedPreconditionError(absl::StrCat("flow ", flow_id, " is still running")));
+      return;
+    }
+    std::optional<FlowRecord> record = store_.Get(flow_id);
+    if (!record || !record->event) {
+      done(absl::NotFoundError(absl::StrCat("no flow ", flow_id)));
+      return;
+    }
+    if (record->state != FlowState::kFailed) {
+      done(absl::FailedPreconditionError(absl::StrCat(
+          "flow ", flow_id, " is ", FlowStateName(record->state), "; only failed flows are replayed")));
+      return;
+    }
+    const Rule* rule = FindRule(record->rule);
+    if (rule == nullptr) {
+      done(absl::NotFoundError(absl::StrCat("rule \"", record->rule, "\" of flow ", flow_id,
+                                            " is no longer configured")));
+      return;
+    }
+    auto flow = std::make_unique<Flow>();
+    flow->ruleset = ruleset_;
+    flow->rule = rule;
+    flow->group = absl::StrCat(record->rule, std::string(1, '\0'), record->group_key);
+    flow->event_proto = record->event->ToProto();
+    size_t first = 0;
+    if (SameChain(*rule, *record)) {
+      while (first < record->steps.size() && (record->steps[first].state == StepState::kDone ||
+                                              record->steps[first].state == StepState::kSkipped)) {
+        ++first;
+      }
+      if (first == record->steps.size()) first = 0;
+    } else {
+      record->steps.clear();
+      for (const ChainStep& step : rule->chain) record->steps.push_back({step.plugin->name});
+    }
+    for (size_t i = first; i < record->steps.size(); ++i) {
+      record->steps[i] = StepRecord{record->steps[i].plugin};
+    }
+    record->step = first;
+    record->error.clear();
+    record->state = FlowState::kRunning;
+    flow->record = *std::move(record);
+    groups_[flow->group] = Group{true, absl::InfinitePast()};
+    Flow& ref = *flow;
+    flows_.emplace(flow_id, std::move(flow));
+    metrics_.flows_started.WithLabels({ref.record.rule}).Inc();
+    logger_.info("event={} rule={} flow={} replayed from plugin {}", ref.record.event->id,
+                 ref.record.rule, flow_id, ref.record.steps[first].plugin);
+    Start(ref);
+    done(absl::OkStatus());
+  });
+}
+
+void Dispatcher::Dispatch(const EventPtr& event, bool recovered) {
   if (ruleset_ == nullptr) return;
   matched_.clear();
   ruleset_->Match(*event, &matched_);
@@ -73,6 +206,7 @@ void Dispatcher::Dispatch(const EventPtr& event) {
     }
     const std::string id = FlowId(rule_name, *event);
     if (flows_.contains(id)) continue;  // the same event delivered twice
+    if (recovered && store_.Get(id).has_value()) continue;  // dispatched before the crash
     auto flow = std::make_unique<Flow>();
     flow->ruleset = ruleset_;
     flow->rule = rule;
@@ -115,12 +249,30 @@ void Dispatcher::CallStep(const std::string& flow_id) {
   auto it = flows_.find(flow_id);
   if (it == flows_.end()) return;
   Flow& flow = *it->second;
-  const ChainStep& step = flow.rule->chain[flow.record.step];
   StepRecord& sr = flow.record.steps[flow.record.step];
   ++sr.attempts;
   sr.state = StepState::kRunning;
   flow.record.state = FlowState::kRunning;
-  Record(flow);
+  flow.record.updated = scheduler_.Now();
+  // The plugin is called only once this attempt is durably recorded, so a
+  // restart redelivers it rather than forgetting it.
+  store_.Put(flow.record, [this, flow_id, attempt = sr.attempts] {
+    scheduler_.Post([this, flow_id, attempt] { SendCall(flow_id, attempt); });
+  });
+}
+
+void Dispatcher::StopCalling() {
+  scheduler_.Post([this] { stop_calling_ = true; });
+}
+
+void Dispatcher::SendCall(const std::string& flow_id, int attempt) {
+  if (stop_calling_) return;  // shutting down: resumes after the restart
+  auto it = flows_.find(flow_id);
+  if (it == flows_.end()) return;
+  Flow& flow = *it->second;
+  const ChainStep& step = flow.rule->chain[flow.record.step];
+  StepRecord& sr = flow.record.steps[flow.record.step];
+  if (sr.attempts != attempt || sr.state != StepState::kRunning) return;  // stale
 
   pb::HandleRequest request;
   *request.mutable_event() = flow.event_proto;
@@ -133,6 +285,7 @@ void Dispatcher::CallStep(const std::string& flow_id) {
   logger_.debug("event={} rule={} plugin={} flow={} attempt={} calling {}", flow.record.event->id,
                 flow.record.rule, step.plugin->name, flow.record.id, sr.attempts,
                 step.plugin->address);
+  ++in_flight_;
   plugins_.Call(*step.plugin, request, step.timeout, [this, flow_id](PluginReply reply) {
     scheduler_.Post([this, flow_id, reply = std::move(reply)]() mutable {
       OnReply(flow_id, std::move(reply));
@@ -141,6 +294,7 @@ void Dispatcher::CallStep(const std::string& flow_id) {
 }
 
 void Dispatcher::OnReply(const std::string& flow_id, PluginReply reply) {
+  --in_flight_;
   auto it = flows_.find(flow_id);
   if (it == flows_.end()) return;
   Flow& flow = *it->second;
@@ -246,6 +400,7 @@ void Dispatcher::Finish(Flow& flow, FlowState state) {
   const absl::Duration cooldown = flow.rule->config->cooldown;
   if (cooldown > absl::ZeroDuration()) {
     groups_[flow.group] = Group{false, scheduler_.Now() + cooldown};
+    store_.GroupCooldown(flow.group, scheduler_.Now() + cooldown);
     scheduler_.PostAfter(cooldown, [this, group = flow.group] { ExpireGroup(group); });
   } else {
     groups_.erase(flow.group);

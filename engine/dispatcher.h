@@ -17,6 +17,7 @@
 // are thread-safe (they post there). Every flow state change is recorded in
 // the FlowStore.
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <random>
@@ -27,6 +28,7 @@
 #include "engine/engine_metrics.h"
 #include "engine/event.h"
 #include "engine/flow_store.h"
+#include "engine/journal.h"
 #include "engine/plugin_client.h"
 #include "engine/ruleset.h"
 #include "engine/scheduler.h"
@@ -54,8 +56,31 @@ class Dispatcher {
 
   // Installs a ruleset for events dispatched from now on. Thread-safe.
   void SetRuleset(std::shared_ptr<const Ruleset> ruleset);
-  // Dispatches accepted events, in order. Thread-safe.
-  void Submit(std::vector<EventPtr> events);
+  // Dispatches accepted events, in order; then tells the store their journal
+  // sequence numbers (may be empty) are dispatched. Thread-safe.
+  void Submit(std::vector<EventPtr> events, std::vector<int64_t> journal_seqs = {});
+  // Events submitted and not yet dispatched (for backpressure). Thread-safe.
+  size_t backlog() const { return backlog_.load(std::memory_order_relaxed); }
+
+  // After a restart: restores cooldowns, resumes unfinished flows at the
+  // step they were on (the attempt count goes on, so the plugin sees a
+  // redelivery), then dispatches the events that never were. A flow whose
+  // rule is gone or whose chain changed fails with a message saying so.
+  // Call after SetRuleset. Thread-safe; `done` runs on the dispatcher thread.
+  void Resume(Recovery recovery, std::function<void()> done = nullptr);
+
+  // Runs a failed flow (a dead letter) again, from its first step that did
+  // not succeed, with the rule's current chain. NotFound (no such flow or
+  // rule), FailedPrecondition (not failed, or still running). Thread-safe;
+  // `done` runs on the dispatcher thread.
+  void Replay(const std::string& flow_id, std::function<void(absl::Status)> done);
+
+  // For shutdown with a journal: from now on no new plugin call is made
+  // (retries and next steps stay recorded and resume after a restart);
+  // calls in flight still finish and are recorded. Thread-safe.
+  void StopCalling();
+  // Plugin calls made and not yet answered. Call on the scheduler thread.
+  size_t calls_in_flight() const { return in_flight_; }
 
   // Counts of flows, for shutdown and tests. Call on the scheduler thread
   // (or after the scheduler is idle).
@@ -78,9 +103,14 @@ class Dispatcher {
     absl::Time cooldown_until = absl::InfinitePast();
   };
 
-  void Dispatch(const EventPtr& event);
+  // `recovered`: the event may already have flows (it was dispatched just
+  // before a crash, beyond the journal's watermark): start none twice.
+  void Dispatch(const EventPtr& event, bool recovered = false);
   void Start(Flow& flow);
   void CallStep(const std::string& flow_id);
+  void SendCall(const std::string& flow_id, int attempt);
+  const Rule* FindRule(const std::string& name) const;
+  static bool SameChain(const Rule& rule, const FlowRecord& record);
   void OnReply(const std::string& flow_id, PluginReply reply);
   void Advance(Flow& flow);
   void Finish(Flow& flow, FlowState state);
@@ -102,6 +132,9 @@ class Dispatcher {
   absl::flat_hash_map<std::string, int> running_by_rule_;
   absl::flat_hash_map<std::string, std::deque<std::string>> queued_by_rule_;
   size_t queued_ = 0;
+  size_t in_flight_ = 0;
+  bool stop_calling_ = false;
+  std::atomic<size_t> backlog_{0};
   std::vector<const Rule*> matched_;  // reused scratch
 };
 

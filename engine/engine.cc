@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "lib/common/logging.h"
 #include "spdlog/spdlog.h"
 
@@ -37,9 +38,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
   auto security = HttpSecurity::Create(*config, e->registry_, logger);
   if (!security.ok()) return security.status();
   e->security_ = *std::move(security);
+  if (absl::Status s = e->OpenJournal(*config); !s.ok()) return s;
   auto ruleset = Ruleset::Build(*std::move(config));
   e->plugins_ = NewGrpcPluginClient();
-  e->dispatcher_ = std::make_unique<Dispatcher>(e->loop_, *e->plugins_, e->store_, e->metrics_,
+  e->dispatcher_ = std::make_unique<Dispatcher>(e->loop_, *e->plugins_, *e->store_, e->metrics_,
                                                 logger, options.dispatcher);
   e->dispatcher_->SetRuleset(ruleset);
   {
@@ -49,7 +51,24 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
   e->metrics_.config_last_reload_successful.Set(1);
   e->metrics_.config_last_reload_success_timestamp.Set(absl::ToUnixSeconds(absl::Now()));
   e->dedup_ = std::make_unique<DedupTable>(intake.max_dedup_entries, intake.dedup_window);
-  e->intake_ = std::make_unique<Intake>(*e->dedup_, *e->dispatcher_, e->metrics_, intake);
+  if (e->journal_ != nullptr) {
+    // Replay before the listener opens: nothing new arrives meanwhile.
+    auto recovery = e->journal_->Recover();
+    if (!recovery.ok()) return recovery.status();
+    const absl::Time now = absl::Now();
+    for (const std::string& key : recovery->seen_keys) e->dedup_->SeenOrInsert(key, now);
+    logger.info("journal {}: {} events remembered, {} to dispatch, {} flows to resume, {} cooldowns{}",
+                e->journal_path_, recovery->seen_keys.size(), recovery->undispatched.size(),
+                recovery->unfinished.size(), recovery->cooldowns.size(),
+                recovery->skipped_rows > 0
+                    ? absl::StrCat(", ", recovery->skipped_rows, " unreadable rows skipped")
+                    : "");
+    absl::Notification resumed;
+    e->dispatcher_->Resume(*std::move(recovery), [&resumed] { resumed.Notify(); });
+    resumed.WaitForNotification();
+  }
+  e->intake_ = std::make_unique<Intake>(*e->dedup_, *e->dispatcher_, e->journal_.get(),
+                                        e->metrics_, intake);
   Engine* raw = e.get();
   e->registry_.AddGaugeCallback("hollowtrees_queue_depth",
                                 "Accepted events and flow steps waiting for the dispatcher.",
@@ -61,10 +80,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
       .WithLabels({"0.1.0"})
       .Set(1);
   auto http = HttpApi::Start(*listen, intake,
-                             HttpApiDeps{*e->intake_, e->metrics_, e->store_,
+                             HttpApiDeps{*e->intake_, e->metrics_, *e->store_,
                                          [raw] { return raw->ruleset(); },
-                                         [raw] { return raw->ruleset() != nullptr; }, logger,
-                                         e->security_.get()});
+                                         [raw] { return raw->ruleset() != nullptr; },
+                                         [raw](const std::string& id) { return raw->Replay(id); },
+                                         logger, e->security_.get()});
   if (!http.ok()) return http.status();
   e->http_ = *std::move(http);
   e->ScheduleSweep();
@@ -82,10 +102,41 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
 
 Engine::~Engine() {
   // Stop intake, then the dispatcher's thread, then cancel plugin calls still
-  // in flight (their callbacks post into the stopped loop, harmlessly).
+  // in flight (their callbacks post into the stopped loop, harmlessly); the
+  // journal commits what is pending as it closes.
   if (http_) http_->Stop();
   loop_.Stop();
   plugins_.reset();
+  journal_.reset();
+}
+
+absl::Status Engine::OpenJournal(const Config& config) {
+  if (config.data_dir.empty()) {
+    memory_ = std::make_unique<MemoryFlowStore>();
+    store_ = memory_.get();
+    logger_.warn("no data_dir: flows and accepted events are kept in memory only and are lost on "
+                 "restart");
+    return absl::OkStatus();
+  }
+  journal_path_ = config.data_dir + "/journal.db";
+  auto journal = Journal::Open({.path = journal_path_, .retention = config.intake.dedup_window},
+                               logger_);
+  if (!journal.ok()) return journal.status();
+  journal_ = *std::move(journal);
+  store_ = journal_.get();
+  if (journal_->moved_aside()) metrics_.journal_moved_aside.Inc();
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Replay(const std::string& flow_id) {
+  absl::Notification done;
+  absl::Status result;
+  dispatcher_->Replay(flow_id, [&](absl::Status s) {
+    result = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
 }
 
 std::shared_ptr<const Ruleset> Engine::ruleset() {
@@ -95,7 +146,9 @@ std::shared_ptr<const Ruleset> Engine::ruleset() {
 
 void Engine::ScheduleSweep() {
   loop_.PostAfter(absl::Minutes(1), [this] {
-    dedup_->Sweep(absl::Now());
+    const absl::Time now = absl::Now();
+    dedup_->Sweep(now);
+    if (journal_ != nullptr && ++sweeps_ % 10 == 0) journal_->Compact(now);
     ScheduleSweep();
   });
 }
@@ -128,23 +181,31 @@ absl::Status Engine::Reload() {
 }
 
 void Engine::Shutdown(absl::Duration grace) {
+  // With a journal, only the calls in flight are waited for: the rest of each
+  // flow is recorded and resumes after the restart. Without one, nothing
+  // would resume them, so whole flows are given the grace period. Calling
+  // stops first: closing idle keep-alive connections takes a moment.
+  if (journal_ != nullptr) dispatcher_->StopCalling();
   http_->Stop();
   const absl::Time deadline = absl::Now() + grace;
   while (true) {
-    size_t running = 0;
+    size_t busy = 0;
     absl::Notification done;
     loop_.Post([&] {
-      running = dispatcher_->running_flows() + dispatcher_->queued_flows();
+      busy = journal_ != nullptr ? dispatcher_->calls_in_flight()
+                                 : dispatcher_->running_flows() + dispatcher_->queued_flows();
       done.Notify();
     });
     done.WaitForNotification();
-    if (running == 0) return;
+    if (busy == 0) break;
     if (absl::Now() >= deadline) {
-      logger_.warn("shutdown: {} flows still running after the grace period", running);
-      return;
+      logger_.warn("shutdown: {} {} still running after the grace period", busy,
+                   journal_ != nullptr ? "plugin calls" : "flows");
+      break;
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
+  if (journal_ != nullptr) journal_->Flush();
 }
 
 }  // namespace hollowtrees::engine

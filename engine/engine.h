@@ -16,6 +16,7 @@
 #include "engine/http_api.h"
 #include "engine/http_security.h"
 #include "engine/intake.h"
+#include "engine/journal.h"
 #include "engine/plugin_client.h"
 #include "engine/ruleset.h"
 #include "lib/metrics/metrics.h"
@@ -46,22 +47,31 @@ class Engine {
   // hollowtrees_config_last_reload_successful. Thread-safe.
   absl::Status Reload();
 
-  // Stops accepting, lets running flows finish for up to `grace`.
+  // Stops accepting, lets running flows finish for up to `grace`; their
+  // state is in the journal either way.
   void Shutdown(absl::Duration grace);
+
+  // Runs a failed flow again (Dispatcher::Replay). Thread-safe; blocks.
+  absl::Status Replay(const std::string& flow_id);
 
  private:
   Engine(EngineOptions options, spdlog::logger& logger);
   std::shared_ptr<const Ruleset> ruleset();
   void ScheduleSweep();
+  absl::Status OpenJournal(const Config& config);
 
   const EngineOptions options_;
   spdlog::logger& logger_;
   std::string listen_host_;
+  std::string journal_path_;
+  int sweeps_ = 0;  // on the loop thread
   metrics::Registry registry_;
   EngineMetrics metrics_;
   // Order matters for teardown (see ~Engine).
   EventLoop loop_;
-  MemoryFlowStore store_;
+  std::unique_ptr<Journal> journal_;     // with a data_dir
+  std::unique_ptr<FlowStore> memory_;    // without one
+  FlowStore* store_ = nullptr;
   std::unique_ptr<PluginClient> plugins_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<DedupTable> dedup_;

@@ -42,6 +42,10 @@ EngineMetrics::EngineMetrics(metrics::Registry& r)
                                           {"plugin"}, metrics::LatencyBuckets())),
       http_requests(r.AddCounter("hollowtrees_http_requests_total",
                                  "HTTP requests by handler and status code.", {"handler", "code"})),
+      journal_moved_aside(r.AddCounter("hollowtrees_journal_moved_aside_total",
+                                       "Journals that failed their integrity check at start and "
+                                       "were moved aside (their state is lost).")
+                              .Get()),
       config_last_reload_successful(
           r.AddGauge("hollowtrees_config_last_reload_successful",
                      "1 when the last configuration load succeeded, else 0.")

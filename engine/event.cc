@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
 #include "engine/rfc3339.h"
+#include "nlohmann/json.hpp"
 
 namespace hollowtrees::engine {
 
@@ -26,6 +28,76 @@ const std::string* FindLabel(const Labels& labels, absl::string_view name) {
 
 std::string Event::DedupKey() const { return absl::StrCat(source, "\n", id); }
 
+void AppendJsonString(std::string& out, absl::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
+  out += '"';
+  size_t run = 0;  // start of the pending run that needs no escaping
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: {
+        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+        out.append(esc, 6);
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+namespace {
+
+void AppendPairs(std::string& out, const Labels& pairs) {
+  out += '{';
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(out, pairs[i].first);
+    out += ':';
+    AppendJsonString(out, pairs[i].second);
+  }
+  out += '}';
+}
+
+void AppendTime(std::string& out, absl::Time t) {
+  if (t == absl::InfinitePast()) {
+    out += "\"\"";
+  } else {
+    AppendJsonString(out, FormatRfc3339(t));
+  }
+}
+
+}  // namespace
+
+std::string Event::Data() const {
+  if (!alert) return data;
+  std::string out;
+  out.reserve(256);
+  out += status == AlertStatus::kResolved ? R"({"status":"resolved","labels":)"
+                                          : R"({"status":"firing","labels":)";
+  AppendPairs(out, labels);
+  out += R"(,"annotations":)";
+  AppendPairs(out, alert->annotations);
+  out += R"(,"startsAt":)";
+  AppendTime(out, alert->starts_at);
+  out += R"(,"endsAt":)";
+  AppendTime(out, alert->ends_at);
+  out += R"(,"generatorURL":)";
+  AppendJsonString(out, alert->generator_url);
+  out += R"(,"fingerprint":")";
+  out += FingerprintHex(alert->fingerprint);
+  out += "\"}";
+  return out;
+}
+
 io::cloudevents::v1::CloudEvent Event::ToProto() const {
   io::cloudevents::v1::CloudEvent ce;
   ce.set_id(id);
@@ -47,14 +119,126 @@ io::cloudevents::v1::CloudEvent Event::ToProto() const {
         absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
   }
   for (const auto& [k, v] : extensions) attrs[k].set_ce_string(v);
-  if (!data.empty()) {
+  std::string d = Data();
+  if (!d.empty()) {
     if (data_is_binary) {
-      ce.set_binary_data(data);
+      ce.set_binary_data(std::move(d));
     } else {
-      ce.set_text_data(data);
+      ce.set_text_data(std::move(d));
     }
   }
   return ce;
+}
+
+std::string EventToJson(const Event& e) {
+  // Hand-written: the journal writes one per accepted event.
+  std::string out;
+  const std::string data = e.Data();
+  out.reserve(256 + data.size());
+  out += R"({"id":)";
+  AppendJsonString(out, e.id);
+  out += R"(,"source":)";
+  AppendJsonString(out, e.source);
+  out += R"(,"type":)";
+  AppendJsonString(out, e.type);
+  out += R"(,"subject":)";
+  AppendJsonString(out, e.subject);
+  out += R"(,"datacontenttype":)";
+  AppendJsonString(out, e.datacontenttype);
+  out += R"(,"dataschema":)";
+  AppendJsonString(out, e.dataschema);
+  out += R"(,"time_ns":)";
+  out += e.time == absl::InfinitePast() ? "null" : std::to_string(absl::ToUnixNanos(e.time));
+  out += R"(,"extensions":[)";
+  for (size_t i = 0; i < e.extensions.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '[';
+    AppendJsonString(out, e.extensions[i].first);
+    out += ',';
+    AppendJsonString(out, e.extensions[i].second);
+    out += ']';
+  }
+  out += ']';
+  if (e.data_is_binary) {
+    out += R"(,"data_b64":)";
+    AppendJsonString(out, absl::Base64Escape(data));
+  } else if (e.alert) {
+    // Our own rendering: valid JSON, embedded as it is (no second escaping).
+    out += R"(,"data_json":)";
+    out += data;
+  } else {
+    out += R"(,"data":)";
+    AppendJsonString(out, data);
+  }
+  out += R"(,"data_is_binary":)";
+  out += e.data_is_binary ? "true" : "false";
+  out += R"(,"labels":[)";
+  for (size_t i = 0; i < e.labels.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '[';
+    AppendJsonString(out, e.labels[i].first);
+    out += ',';
+    AppendJsonString(out, e.labels[i].second);
+    out += ']';
+  }
+  out += R"(],"resolved":)";
+  out += e.status == AlertStatus::kResolved ? "true" : "false";
+  out += R"(,"intake":)";
+  out += std::to_string(static_cast<int>(e.intake));
+  out += R"(,"received_ns":)";
+  out += std::to_string(absl::ToUnixNanos(e.received));
+  out += '}';
+  return out;
+}
+
+absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!j.is_object()) return absl::InvalidArgumentError("journal event is not a JSON object");
+  try {
+    auto e = std::make_shared<Event>();
+    e->id = j.at("id").get<std::string>();
+    e->source = j.at("source").get<std::string>();
+    e->type = j.at("type").get<std::string>();
+    e->subject = j.at("subject").get<std::string>();
+    e->datacontenttype = j.at("datacontenttype").get<std::string>();
+    e->dataschema = j.at("dataschema").get<std::string>();
+    if (!j.at("time_ns").is_null()) e->time = absl::FromUnixNanos(j.at("time_ns").get<int64_t>());
+    e->extensions = j.at("extensions").get<std::vector<std::pair<std::string, std::string>>>();
+    if (j.contains("data_b64")) {
+      if (!absl::Base64Unescape(j.at("data_b64").get<std::string>(), &e->data)) {
+        return absl::InvalidArgumentError("journal event data is not base64");
+      }
+    } else if (j.contains("data_json")) {
+      // An alert: rebuild its details so that Data() renders it as before.
+      const auto& d = j.at("data_json");
+      AlertDetails a;
+      for (const auto& [k, v] : d.at("annotations").items()) a.annotations.emplace_back(k, v.get<std::string>());
+      for (const char* field : {"startsAt", "endsAt"}) {
+        const std::string text = d.at(field).get<std::string>();
+        if (text.empty()) continue;
+        auto t = ParseRfc3339(text);
+        if (!t.ok()) return t.status();
+        (std::string(field) == "startsAt" ? a.starts_at : a.ends_at) = *t;
+      }
+      a.generator_url = d.at("generatorURL").get<std::string>();
+      a.fingerprint = std::stoull(d.at("fingerprint").get<std::string>(), nullptr, 16);
+      e->alert = std::move(a);
+    } else {
+      e->data = j.at("data").get<std::string>();
+    }
+    e->data_is_binary = j.at("data_is_binary").get<bool>();
+    e->labels = j.at("labels").get<Labels>();
+    e->status = j.at("resolved").get<bool>() ? AlertStatus::kResolved : AlertStatus::kFiring;
+    const int intake = j.at("intake").get<int>();
+    if (intake < 0 || intake > static_cast<int>(IntakeSource::kReplay)) {
+      return absl::InvalidArgumentError("journal event has an unknown intake");
+    }
+    e->intake = static_cast<IntakeSource>(intake);
+    e->received = absl::FromUnixNanos(j.at("received_ns").get<int64_t>());
+    return EventPtr(std::move(e));
+  } catch (const std::exception& ex) {  // nlohmann and std::stoull
+    return absl::InvalidArgumentError(absl::StrCat("journal event: ", ex.what()));
+  }
 }
 
 uint64_t Fnv1a(uint64_t hash, absl::string_view data) {

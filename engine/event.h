@@ -5,10 +5,12 @@
 // intake, the dispatcher and the flow store as std::shared_ptr<const Event>.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "io/cloudevents/v1/cloudevents.pb.h"
@@ -23,6 +25,17 @@ enum class AlertStatus { kFiring, kResolved };
 
 // Label sets are sorted by name; names are unique.
 using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// What an alert carries besides its labels. An alert event keeps these and
+// renders its JSON `data` only when something needs it (a flow starts, the
+// journal writes it): most alerts are re-sends or match nothing.
+struct AlertDetails {
+  Labels annotations;
+  absl::Time starts_at = absl::InfinitePast();  // InfinitePast: not given
+  absl::Time ends_at = absl::InfinitePast();
+  std::string generator_url;
+  uint64_t fingerprint = 0;
+};
 
 // The value of `name` in sorted `labels`, or nullptr.
 const std::string* FindLabel(const Labels& labels, absl::string_view name);
@@ -39,9 +52,11 @@ struct Event {
   absl::Time time = absl::InfinitePast();  // InfinitePast: absent
   // Extension attributes (lowercase a-z0-9 names), as strings.
   std::vector<std::pair<std::string, std::string>> extensions;
-  // The data: JSON text when datacontenttype is JSON, else raw bytes.
+  // The data: JSON text when datacontenttype is JSON, else raw bytes. Empty
+  // for an alert event, whose data is rendered from `alert` (Data()).
   std::string data;
   bool data_is_binary = false;
+  std::optional<AlertDetails> alert;
 
   // For matching: the alert's labels (or data.labels of a CloudEvent).
   Labels labels;
@@ -51,16 +66,27 @@ struct Event {
 
   // The idempotency key: source and id (CloudEvents: duplicates may reuse them).
   std::string DedupKey() const;
+  // The data as sent to plugins: `data`, or the alert as JSON (status,
+  // labels, annotations, startsAt, endsAt, generatorURL, fingerprint).
+  std::string Data() const;
   // The official protobuf form, as plugins receive it.
   io::cloudevents::v1::CloudEvent ToProto() const;
 };
 
 using EventPtr = std::shared_ptr<const Event>;
 
+// A self-contained JSON form of an Event, for the journal. EventFromJson
+// reverses it; InvalidArgument for text it did not write.
+std::string EventToJson(const Event& event);
+absl::StatusOr<EventPtr> EventFromJson(absl::string_view json);
+
 // Alertmanager's fingerprint of a label set: FNV-1a 64 over the sorted
 // name/value pairs, each followed by the byte 0xff; 16 hex digits.
 uint64_t Fingerprint(const Labels& labels);
 std::string FingerprintHex(uint64_t fp);
+
+// Appends `s` as a JSON string literal (quoted, escaped).
+void AppendJsonString(std::string& out, absl::string_view s);
 
 // FNV-1a 64 continued over `data` from `hash` (start: kFnvOffset).
 inline constexpr uint64_t kFnvOffset = 14695981039346656037ULL;

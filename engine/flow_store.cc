@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "engine/rfc3339.h"
 #include "nlohmann/json.hpp"
 
@@ -32,15 +33,33 @@ absl::string_view StepStateName(StepState state) {
   return "unknown";
 }
 
-void MemoryFlowStore::Put(const FlowRecord& record) {
-  absl::MutexLock lock(&mu_);
-  if (!IsFinal(record.state)) {
-    active_[record.id] = record;
-    return;
+void MemoryFlowStore::Put(const FlowRecord& record, std::function<void()> on_durable) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!IsFinal(record.state)) {
+      active_[record.id] = record;
+    } else {
+      active_.erase(record.id);
+      for (auto it = finished_.begin(); it != finished_.end(); ++it) {
+        if (it->id == record.id) {  // a replayed flow finishing again
+          finished_.erase(it);
+          break;
+        }
+      }
+      finished_.push_back(record);
+      while (finished_.size() > keep_finished_) finished_.pop_front();
+    }
   }
-  active_.erase(record.id);
-  finished_.push_back(record);
-  while (finished_.size() > keep_finished_) finished_.pop_front();
+  if (on_durable) on_durable();
+}
+
+std::optional<FlowRecord> MemoryFlowStore::Get(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = active_.find(id); it != active_.end()) return it->second;
+  for (const auto& r : finished_) {
+    if (r.id == id) return r;
+  }
+  return std::nullopt;
 }
 
 std::vector<FlowRecord> MemoryFlowStore::List(const FlowFilter& filter) {
@@ -93,6 +112,57 @@ std::string FlowsToJson(const std::vector<FlowRecord>& flows) {
     arr.push_back(std::move(f));
   }
   return nlohmann::json{{"flows", arr}}.dump();
+}
+
+std::string FlowStateToJson(const FlowRecord& r) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const StepRecord& s : r.steps) {
+    steps.push_back({s.plugin, static_cast<int>(s.state), s.attempts, s.message});
+  }
+  return nlohmann::json{{"id", r.id},
+                        {"rule", r.rule},
+                        {"group_key", r.group_key},
+                        {"state", static_cast<int>(r.state)},
+                        {"step", r.step},
+                        {"steps", steps},
+                        {"error", r.error},
+                        {"created_ns", absl::ToUnixNanos(r.created)},
+                        {"updated_ns", absl::ToUnixNanos(r.updated)}}
+      .dump();
+}
+
+absl::Status FlowStateFromJson(absl::string_view text, FlowRecord* r) {
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!j.is_object()) return absl::InvalidArgumentError("journal flow is not a JSON object");
+  try {
+    r->id = j.at("id").get<std::string>();
+    r->rule = j.at("rule").get<std::string>();
+    r->group_key = j.at("group_key").get<std::string>();
+    const int state = j.at("state").get<int>();
+    if (state < 0 || state > static_cast<int>(FlowState::kFailed)) {
+      return absl::InvalidArgumentError("journal flow has an unknown state");
+    }
+    r->state = static_cast<FlowState>(state);
+    r->step = j.at("step").get<size_t>();
+    r->steps.clear();
+    for (const auto& s : j.at("steps")) {
+      const int st = s.at(1).get<int>();
+      if (st < 0 || st > static_cast<int>(StepState::kFailed)) {
+        return absl::InvalidArgumentError("journal flow has an unknown step state");
+      }
+      r->steps.push_back({s.at(0).get<std::string>(), static_cast<StepState>(st), s.at(2).get<int>(),
+                          s.at(3).get<std::string>()});
+    }
+    if (r->steps.empty() || r->step >= r->steps.size()) {
+      return absl::InvalidArgumentError("journal flow has no such step");
+    }
+    r->error = j.at("error").get<std::string>();
+    r->created = absl::FromUnixNanos(j.at("created_ns").get<int64_t>());
+    r->updated = absl::FromUnixNanos(j.at("updated_ns").get<int64_t>());
+    return absl::OkStatus();
+  } catch (const std::exception& ex) {  // nlohmann and std::stoull
+    return absl::InvalidArgumentError(absl::StrCat("journal flow: ", ex.what()));
+  }
 }
 
 }  // namespace hollowtrees::engine

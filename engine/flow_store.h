@@ -5,11 +5,14 @@
 // /api/v1/flows; a durable store (journal) implements the same interface.
 
 #include <deque>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/event.h"
@@ -52,18 +55,31 @@ struct FlowFilter {
 class FlowStore {
  public:
   virtual ~FlowStore() = default;
-  // Records the flow's new state. Called on the dispatcher's thread.
-  virtual void Put(const FlowRecord& record) = 0;
+  // Records the flow's new state. `on_durable` (may be empty) runs exactly
+  // once when the state is safely stored: at once for memory, after the
+  // commit for a journal; on any thread. Called on the dispatcher's thread.
+  virtual void Put(const FlowRecord& record, std::function<void()> on_durable) = 0;
+  void Put(const FlowRecord& record) { Put(record, nullptr); }
+  // The journal entries `seqs` (from Journal::AppendEvents) were matched and
+  // their flows recorded: they need no replay.
+  virtual void EventsDispatched(const std::vector<int64_t>& seqs) {}
+  // A group cools down until `until`; a durable store keeps it across
+  // restarts.
+  virtual void GroupCooldown(const std::string& group, absl::Time until) {}
   // Newest first. Thread-safe.
   virtual std::vector<FlowRecord> List(const FlowFilter& filter) = 0;
+  // One flow by id. Thread-safe.
+  virtual std::optional<FlowRecord> Get(const std::string& id) = 0;
 };
 
 // Keeps every unfinished flow and the last `keep_finished` finished ones.
 class MemoryFlowStore : public FlowStore {
  public:
   explicit MemoryFlowStore(size_t keep_finished = 1000) : keep_finished_(keep_finished) {}
-  void Put(const FlowRecord& record) override;
+  using FlowStore::Put;
+  void Put(const FlowRecord& record, std::function<void()> on_durable) override;
   std::vector<FlowRecord> List(const FlowFilter& filter) override;
+  std::optional<FlowRecord> Get(const std::string& id) override;
 
  private:
   const size_t keep_finished_;
@@ -72,7 +88,12 @@ class MemoryFlowStore : public FlowStore {
   std::deque<FlowRecord> finished_ ABSL_GUARDED_BY(mu_);
 };
 
-// The JSON form of a flow for the HTTP API.
+// The JSON form of flows for the HTTP API.
 std::string FlowsToJson(const std::vector<FlowRecord>& flows);
+
+// The journal's form of one flow's state (without its event, which is
+// stored beside it) and back. InvalidArgument for text it did not write.
+std::string FlowStateToJson(const FlowRecord& record);
+absl::Status FlowStateFromJson(absl::string_view json, FlowRecord* record);
 
 }  // namespace hollowtrees::engine

@@ -31,6 +31,13 @@ bool JsonContentType(const httplib::Request& req, httplib::Response& res) {
 }
 
 void Reply(httplib::Response& res, const IntakeResult& result, int total) {
+  if (!result.unavailable.ok()) {
+    // 503: Alertmanager and CloudEvents senders retry it.
+    res.status = 503;
+    res.set_header("Retry-After", "1");
+    res.set_content(result.ToJson(), kJson);
+    return;
+  }
   // Some valid items were taken: 200 (a Prometheus sender must not drop the
   // batch); every item refused: 400.
   res.status = (result.accepted + result.duplicates == 0 && !result.rejected.empty() && total > 0)
@@ -62,7 +69,7 @@ bool AdmitIntake(HttpSecurity* security, const httplib::Request& req, httplib::R
 void FinishForbidden(HttpSecurity* security, httplib::Response& res, int forbidden, int total) {
   if (security == nullptr || forbidden == 0) return;
   security->CountForbidden(forbidden);
-  if (forbidden == total) res.status = 403;
+  if (forbidden == total && res.status != 503) res.status = 403;
 }
 
 }  // namespace
@@ -245,6 +252,20 @@ void HttpApi::Routes(const IntakeConfig& intake) {
     }
     res.set_content(FlowsToJson(deps_.flows.List(filter)), kJson);
   });
+  s.Post(R"(/api/v1/flows/([0-9a-f]{1,64})/replay)",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           const std::string id = req.matches[1];
+           absl::Status st = deps_.replay(id);
+           if (st.ok()) {
+             res.status = 202;
+             res.set_content(nlohmann::json{{"replayed", id}}.dump(), kJson);
+             return;
+           }
+           const int code = st.code() == absl::StatusCode::kNotFound ? 404
+                            : st.code() == absl::StatusCode::kFailedPrecondition ? 409
+                                                                                  : 500;
+           JsonError(res, code, st.message());
+         });
   s.Get("/api/v1/rules", [this](const httplib::Request&, httplib::Response& res) {
     auto rs = deps_.ruleset();
     if (rs == nullptr) {

@@ -33,6 +33,7 @@ struct HttpApiDeps {
   FlowStore& flows;
   std::function<std::shared_ptr<const Ruleset>()> ruleset;
   std::function<bool()> ready;
+  std::function<absl::Status(const std::string&)> replay;
   spdlog::logger& logger;
   // TLS and authentication of senders; nullptr: plain HTTP, no auth.
   HttpSecurity* security = nullptr;

@@ -73,19 +73,22 @@ void DedupTable::Sweep(absl::Time now) {
 std::string IntakeResult::ToJson() const {
   nlohmann::json rejected_json = nlohmann::json::array();
   for (const Rejection& r : rejected) rejected_json.push_back({{"index", r.index}, {"error", r.error}});
-  return nlohmann::json{{"accepted", accepted}, {"duplicates", duplicates}, {"rejected", rejected_json}}
-      .dump();
+  nlohmann::json out = {{"accepted", accepted}, {"duplicates", duplicates}, {"rejected", rejected_json}};
+  if (dropped > 0) out["dropped"] = dropped;
+  if (!unavailable.ok()) out["error"] = std::string(unavailable.message());
+  return out.dump();
 }
 
-Intake::Intake(DedupTable& dedup, Dispatcher& dispatcher, EngineMetrics& metrics,
+Intake::Intake(DedupTable& dedup, Dispatcher& dispatcher, Journal* journal, EngineMetrics& metrics,
                const IntakeConfig& config)
-    : dedup_(dedup), dispatcher_(dispatcher), config_(config) {
+    : dedup_(dedup), dispatcher_(dispatcher), journal_(journal), config_(config) {
   for (IntakeSource s : {IntakeSource::kPrometheus, IntakeSource::kAlertmanager,
                          IntakeSource::kCloudEvents, IntakeSource::kReplay}) {
     const std::string name(IntakeSourceName(s));
     source_metrics_[static_cast<int>(s)] = {&metrics.events_received.WithLabels({name}),
                                             &metrics.events_duplicate.WithLabels({name}),
-                                            &metrics.events_rejected.WithLabels({name})};
+                                            &metrics.events_rejected.WithLabels({name}),
+                                            &metrics.events_dropped.WithLabels({name})};
   }
 }
 
@@ -116,10 +119,43 @@ IntakeResult Intake::AcceptAlerts(AlertBatch batch, IntakeSource source, absl::T
     fresh.push_back(AlertToEvent(std::move(alert), source, fallback, now));
   }
   m.duplicate->Inc(result.duplicates);
-  result.accepted = static_cast<int>(fresh.size());
-  if (!fresh.empty()) dispatcher_.Submit(std::move(fresh));
   result.rejected = std::move(batch.rejected);
+  Take(std::move(fresh), source, &result);
   return result;
+}
+
+void Intake::Take(std::vector<EventPtr> fresh, IntakeSource source, IntakeResult* result) {
+  if (fresh.empty()) return;
+  // Backpressure: a bounded number of events may wait for the dispatcher.
+  const size_t backlog = dispatcher_.backlog();
+  const size_t room = config_.queue_capacity > backlog ? config_.queue_capacity - backlog : 0;
+  if (fresh.size() > room) {
+    if (source != IntakeSource::kPrometheus) {
+      // Alertmanager and CloudEvents senders retry a 5xx: refuse it all.
+      for (const EventPtr& e : fresh) dedup_.Forget(e->DedupKey());
+      For(source).dropped->Inc(static_cast<double>(fresh.size()));
+      result->unavailable = absl::UnavailableError(absl::StrCat(
+          "queue full (", backlog, " events waiting, capacity ", config_.queue_capacity,
+          "): retry later"));
+      return;
+    }
+    // Prometheus never retries a batch: take what fits, count the rest.
+    for (size_t i = room; i < fresh.size(); ++i) dedup_.Forget(fresh[i]->DedupKey());
+    result->dropped = static_cast<int>(fresh.size() - room);
+    For(source).dropped->Inc(result->dropped);
+    fresh.resize(room);
+    if (fresh.empty()) return;
+  }
+  std::vector<int64_t> seqs;
+  if (journal_ != nullptr) {
+    if (absl::Status s = journal_->AppendEvents(fresh, &seqs); !s.ok()) {
+      for (const EventPtr& e : fresh) dedup_.Forget(e->DedupKey());
+      result->unavailable = absl::UnavailableError(absl::StrCat("cannot journal the events: ", s.message()));
+      return;
+    }
+  }
+  result->accepted = static_cast<int>(fresh.size());
+  dispatcher_.Submit(std::move(fresh), std::move(seqs));
 }
 
 IntakeResult Intake::AcceptEvents(std::vector<EventPtr> events, std::vector<Rejection> rejected,
@@ -137,9 +173,8 @@ IntakeResult Intake::AcceptEvents(std::vector<EventPtr> events, std::vector<Reje
     fresh.push_back(std::move(e));
   }
   m.duplicate->Inc(result.duplicates);
-  result.accepted = static_cast<int>(fresh.size());
-  if (!fresh.empty()) dispatcher_.Submit(std::move(fresh));
   result.rejected = std::move(rejected);
+  Take(std::move(fresh), IntakeSource::kCloudEvents, &result);
   return result;
 }
 

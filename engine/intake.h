@@ -18,6 +18,7 @@
 #include "engine/config.h"
 #include "engine/dispatcher.h"
 #include "engine/engine_metrics.h"
+#include "engine/journal.h"
 
 namespace hollowtrees::engine {
 
@@ -55,15 +56,22 @@ class DedupTable {
 struct IntakeResult {
   int accepted = 0;
   int duplicates = 0;
+  // Valid alerts not taken because the queue was full (Prometheus only:
+  // it does not retry, so the engine takes what fits).
+  int dropped = 0;
   std::vector<Rejection> rejected;
+  // Not OK: nothing of the request was taken (queue full for a sender that
+  // retries, or the journal could not commit); the answer is 503.
+  absl::Status unavailable;
   // The JSON body answered to the sender.
   std::string ToJson() const;
 };
 
 class Intake {
  public:
-  // References must outlive the Intake.
-  Intake(DedupTable& dedup, Dispatcher& dispatcher, EngineMetrics& metrics,
+  // References must outlive the Intake. `journal` may be null (no
+  // data_dir): events are then acknowledged without being made durable.
+  Intake(DedupTable& dedup, Dispatcher& dispatcher, Journal* journal, EngineMetrics& metrics,
          const IntakeConfig& config);
 
   // Absorbs re-sends, converts new alerts to events and submits them.
@@ -79,11 +87,15 @@ class Intake {
     metrics::Counter* received;
     metrics::Counter* duplicate;
     metrics::Counter* rejected;
+    metrics::Counter* dropped;
   };
   SourceMetrics& For(IntakeSource source);
+  // Backpressure, journal, hand-off: the common tail of both Accept calls.
+  void Take(std::vector<EventPtr> fresh, IntakeSource source, IntakeResult* result);
 
   DedupTable& dedup_;
   Dispatcher& dispatcher_;
+  Journal* journal_;
   const IntakeConfig config_;
   std::array<SourceMetrics, 4> source_metrics_;
 };

@@ -2,6 +2,7 @@
 //
 //   hollowtrees --config FILE [--listen HOST:PORT] [--data-dir DIR]
 //   hollowtrees check-config FILE...
+//   hollowtrees replay FLOW_ID [--engine URL]
 
 #include <csignal>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "engine/engine.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
+#include "lib/http/http_client.h"
 #include "lib/common/signals.h"
 #include "spdlog/spdlog.h"
 
@@ -46,17 +48,56 @@ int CheckConfig(int argc, char** argv) {
   return rc;
 }
 
+// hollowtrees replay FLOW_ID [--engine URL]: runs a failed flow again on a
+// running engine (POST /api/v1/flows/ID/replay).
+int Replay(int argc, char** argv) {
+  std::string engine = "http://127.0.0.1:9092";
+  std::string id;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if ((arg == "--engine" || arg == "-engine") && i + 1 < argc) {
+      engine = argv[++i];
+    } else if (arg.rfind("--engine=", 0) == 0) {
+      engine = arg.substr(9);
+    } else if (id.empty() && !arg.empty() && arg[0] != '-') {
+      id = arg;
+    } else {
+      id.clear();
+      break;
+    }
+  }
+  if (id.empty()) {
+    std::fprintf(stderr, "usage: hollowtrees replay FLOW_ID [--engine http://HOST:PORT]\n");
+    return 2;
+  }
+  auto client = hollowtrees::http::NewHttpClient({.base_url = engine});
+  if (!client.ok()) {
+    std::fprintf(stderr, "hollowtrees replay: %s\n", std::string(client.status().message()).c_str());
+    return 2;
+  }
+  auto res = (*client)->Send({.method = "POST", .path = "/api/v1/flows/" + id + "/replay",
+                              .content_type = "application/json"});
+  if (!res.ok()) {
+    std::fprintf(stderr, "hollowtrees replay: %s\n", std::string(res.status().message()).c_str());
+    return 1;
+  }
+  std::printf("%s\n", res->body.c_str());
+  return res->status == 202 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "check-config") == 0) return CheckConfig(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "replay") == 0) return Replay(argc, argv);
 
   // Before any thread starts, so only the waiter sees these signals.
   hollowtrees::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
   absl::SetProgramUsageMessage(
       "the Hollowtrees engine: Prometheus alerts in, ordered gRPC plugin calls out.\n"
       "  hollowtrees --config FILE [--listen HOST:PORT] [--data-dir DIR]\n"
-      "  hollowtrees check-config FILE...");
+      "  hollowtrees check-config FILE...\n"
+      "  hollowtrees replay FLOW_ID [--engine http://HOST:PORT]");
   hollowtrees::AcceptDashedFlags(argc, argv);
   absl::ParseCommandLine(argc, argv);
   const std::string config_path = absl::GetFlag(FLAGS_config);

@@ -1,5 +1,8 @@
 #include "engine/rfc3339.h"
 
+#include <cstdio>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 
 namespace hollowtrees::engine {
@@ -84,7 +87,50 @@ absl::StatusOr<absl::Time> ParseRfc3339(absl::string_view s) {
 }
 
 std::string FormatRfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) {
+    return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+  }
+  // Civil from days (Howard Hinnant), without the time zone machinery.
+  const int64_t ns_total = absl::ToUnixNanos(t);
+  int64_t secs = ns_total >= 0 ? ns_total / 1000000000 : (ns_total - 999999999) / 1000000000;
+  int64_t nanos = ns_total - secs * 1000000000;
+  int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  int64_t rem = secs - days * 86400;
+  days += 719468;
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(days - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2);
+  if (year < 0 || year > 9999) return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+  char buf[40];
+  auto put = [&buf](int at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  buf[4] = '-';
+  put(5, month, 2);
+  buf[7] = '-';
+  put(8, day, 2);
+  buf[10] = 'T';
+  put(11, rem / 3600, 2);
+  buf[13] = ':';
+  put(14, rem / 60 % 60, 2);
+  buf[16] = ':';
+  put(17, rem % 60, 2);
+  int n = 19;
+  if (nanos > 0) {
+    // Shortest fraction, as Go and absl's %E*S write it.
+    buf[n] = '.';
+    put(n + 1, nanos, 9);
+    n += 10;
+    while (buf[n - 1] == '0') --n;
+  }
+  buf[n++] = 'Z';
+  return std::string(buf, n);
 }
 
 }  // namespace hollowtrees::engine

@@ -42,6 +42,8 @@ void ConfigureServer(httplib::Server& server, const ServerOptions& options) {
   server.set_read_timeout(io);
   server.set_write_timeout(io);
   server.set_keep_alive_max_count(100000);
+  // An idle keep-alive connection holds a worker (and stop()) this long.
+  server.set_keep_alive_timeout(2);
 }
 
 absl::StatusOr<int> Bind(httplib::Server& server, const HostPort& address) {

@@ -397,5 +397,136 @@ rules:
   EXPECT_EQ(plugins_.At(2).plugin, "c") << "new events use the new rules";
 }
 
+TEST_F(DispatcherTest, ResumeContinuesAtTheStepItWasOnAndRestoresCooldowns) {
+  Load(R"(
+rules:
+  - name: r
+    event_type: prometheus.server.alert.X
+    group_by: [instance_id]
+    cooldown: 10m
+    action_plugins: [a, b]
+)");
+  EventPtr running = Alert(R"("alertname":"X","instance_id":"i-1")");
+  EventPtr fresh = Alert(R"("alertname":"X","instance_id":"i-3")");
+  Recovery rec;
+  FlowRecord f;
+  f.id = "f1";
+  f.rule = "r";
+  f.group_key = "instance_id=i-1";
+  f.event = running;
+  f.state = FlowState::kRunning;
+  f.step = 1;
+  f.steps = {{"a", StepState::kDone, 1, "ok"}, {"b", StepState::kRunning, 2, ""}};
+  rec.unfinished.push_back(f);
+  rec.cooldowns.emplace_back(std::string("r") + '\0' + "instance_id=i-2",
+                             scheduler_.Now() + absl::Minutes(5));
+  rec.undispatched.push_back(fresh);
+  bool done = false;
+  dispatcher_.Resume(std::move(rec), [&] { done = true; });
+  scheduler_.RunPending();
+  ASSERT_TRUE(done);
+  // b again, with the attempt count going on; and the undispatched event.
+  EXPECT_THAT(plugins_.Log(), ElementsAre("b/" + running->id + "/3", "a/" + fresh->id + "/1"));
+  // The restored cooldown absorbs i-2 until it ends.
+  Submit({Alert(R"("alertname":"X","instance_id":"i-2")")});
+  EXPECT_EQ(plugins_.size(), 2u);
+  scheduler_.Advance(absl::Minutes(5) + absl::Seconds(1));
+  Submit({Alert(R"("alertname":"X","instance_id":"i-2")", "2024-01-01T00:01:00Z")});
+  EXPECT_EQ(plugins_.size(), 3u);
+  // The resumed flow's group is running: a re-fire of i-1 is absorbed.
+  Submit({Alert(R"("alertname":"X","instance_id":"i-1")", "2024-01-01T00:02:00Z")});
+  EXPECT_EQ(plugins_.size(), 3u);
+  Answer(0, Outcome::OUTCOME_DONE);
+  auto rec_f1 = store_.Get("f1");
+  ASSERT_TRUE(rec_f1.has_value());
+  EXPECT_EQ(rec_f1->state, FlowState::kSucceeded);
+}
+
+TEST_F(DispatcherTest, ResumeFailsFlowsWhoseRuleChanged) {
+  Load(R"(
+rules:
+  - name: r
+    event_type: prometheus.server.alert.X
+    action_plugins: [a, c]
+)");
+  Recovery rec;
+  FlowRecord f;
+  f.id = "f1";
+  f.rule = "r";
+  f.group_key = "k";
+  f.event = Alert(R"("alertname":"X")");
+  f.state = FlowState::kRunning;
+  f.steps = {{"a", StepState::kRunning, 1, ""}, {"b", StepState::kPending, 0, ""}};
+  FlowRecord gone = f;
+  gone.id = "f2";
+  gone.rule = "removed";
+  rec.unfinished = {f, gone};
+  dispatcher_.Resume(std::move(rec));
+  scheduler_.RunPending();
+  EXPECT_EQ(plugins_.size(), 0u);
+  EXPECT_THAT(store_.Get("f1")->error, HasSubstr("chain changed"));
+  EXPECT_THAT(store_.Get("f2")->error, HasSubstr("rule was removed"));
+  EXPECT_EQ(store_.Get("f2")->state, FlowState::kFailed);
+}
+
+TEST_F(DispatcherTest, ReplayRunsAFailedFlowFromItsFailedStep) {
+  Load(R"(
+rules:
+  - name: r
+    event_type: prometheus.server.alert.X
+    retries: 0
+    action_plugins: [a, b, c]
+)");
+  EventPtr e = Alert(R"("alertname":"X")");
+  Submit({e});
+  Answer(0, Outcome::OUTCOME_DONE);
+  Answer(1, Outcome::OUTCOME_FAILED, "throttled");
+  const std::string id = plugins_.At(0).request.flow_id();
+  ASSERT_EQ(store_.Get(id)->state, FlowState::kFailed);
+
+  absl::Status result = absl::UnknownError("not called");
+  dispatcher_.Replay(id, [&](absl::Status s) { result = s; });
+  scheduler_.RunPending();
+  EXPECT_TRUE(result.ok()) << result;
+  ASSERT_EQ(plugins_.size(), 3u);
+  EXPECT_EQ(plugins_.At(2).plugin, "b") << "from the failed step, not the first";
+  EXPECT_EQ(plugins_.At(2).request.attempt(), 1u);
+  dispatcher_.Replay(id, [&](absl::Status s) { result = s; });
+  scheduler_.RunPending();
+  EXPECT_EQ(result.code(), absl::StatusCode::kFailedPrecondition) << "still running";
+  Answer(2, Outcome::OUTCOME_DONE);
+  Answer(3, Outcome::OUTCOME_DONE);
+  EXPECT_EQ(store_.Get(id)->state, FlowState::kSucceeded);
+  dispatcher_.Replay(id, [&](absl::Status s) { result = s; });
+  scheduler_.RunPending();
+  EXPECT_EQ(result.code(), absl::StatusCode::kFailedPrecondition) << "succeeded flows are not replayed";
+  dispatcher_.Replay("0123", [&](absl::Status s) { result = s; });
+  scheduler_.RunPending();
+  EXPECT_EQ(result.code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(DispatcherTest, PluginIsCalledOnlyAfterTheStepIsDurable) {
+  // A store whose commits the test releases.
+  class SlowStore : public MemoryFlowStore {
+   public:
+    using MemoryFlowStore::Put;
+    void Put(const FlowRecord& r, std::function<void()> on_durable) override {
+      MemoryFlowStore::Put(r, nullptr);
+      if (on_durable) held.push_back(std::move(on_durable));
+    }
+    std::vector<std::function<void()>> held;
+  } slow;
+  Dispatcher d(scheduler_, plugins_, slow, metrics_, logger_, {.seed = 1});
+  auto config = ParseConfig(absl::StrCat(kPlugins, kChain), "rules.yaml");
+  d.SetRuleset(Ruleset::Build(*std::move(config)));
+  d.Submit({Alert(R"("alertname":"SpotTerminationNotice","cluster_name":"test-cluster")")});
+  scheduler_.RunPending();
+  EXPECT_EQ(plugins_.size(), 0u) << "not before the journal committed";
+  ASSERT_EQ(slow.held.size(), 1u);
+  slow.held[0]();
+  scheduler_.RunPending();
+  EXPECT_EQ(plugins_.size(), 1u);
+}
+
 }  // namespace
 }  // namespace hollowtrees::engine

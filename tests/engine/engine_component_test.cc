@@ -86,7 +86,8 @@ class EngineComponentTest : public ::testing::Test {
       absl::StrAppend(&config, "  - {name: p", i + 1, ", address: \"127.0.0.1:", servers_[i]->port(),
                       "\", timeout: 5s}\n");
     }
-    absl::StrAppend(&config, "intake: {max_body_bytes: 65536}\n", rules);
+    absl::StrAppend(&config, "intake: {max_body_bytes: 65536}\n",
+                    absl::StrReplaceAll(rules, {{"DATA", dir_ + "/data"}}));
     config_path_ = dir_ + "/rules.yaml";
     ASSERT_THAT(hollowtrees::testing::WriteStringToFile(config_path_, config), IsOk());
     auto engine = Engine::Start({.config_path = config_path_,
@@ -323,6 +324,61 @@ TEST_F(EngineComponentTest, ReloadSwapsRulesAndABadFileKeepsTheOldOnes) {
   EXPECT_THAT(Get("/api/v1/rules").body, HasSubstr("\"plugin\":\"p2\""));
   Post("/api/v2/alerts", absl::StrCat("[", Alert("after"), "]"));
   EXPECT_THAT(log_.WaitFor(2), ElementsAre("p1:before:1", "p2:after:1"));
+}
+
+TEST_F(EngineComponentTest, DeadLettersAreListedAndReplayedOverHttpAndTheCommandLine) {
+  StartPlugins(2);
+  plugins_[1]->fail_ = true;
+  StartEngine(R"(data_dir: DATA
+rules:
+  - name: r
+    event_type: prometheus.server.alert.SpotTerminationNotice
+    retries: 0
+    action_plugins: [p1, p2]
+)");
+  Post("/api/v2/alerts", absl::StrCat("[", Alert("i-1"), ",", Alert("i-2"), "]"));
+  nlohmann::json failed;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    absl::SleepFor(absl::Milliseconds(20));
+    failed = nlohmann::json::parse(Get("/api/v1/flows?state=failed").body);
+  } while (failed["flows"].size() < 2 && absl::Now() < deadline);
+  ASSERT_EQ(failed["flows"].size(), 2u);
+  EXPECT_EQ(log_.Get().size(), 4u);
+
+  // The plugin is fixed; the operator replays both dead letters.
+  plugins_[1]->fail_ = false;
+  const std::string id1 = failed["flows"][0]["id"], id2 = failed["flows"][1]["id"];
+  auto r = Post(absl::StrCat("/api/v1/flows/", id1, "/replay"), "");
+  EXPECT_EQ(r.status, 202) << r.body;
+  ASSERT_OK_AND_ASSIGN(auto cli, hollowtrees::testing::Subprocess::Start(
+                                     {hollowtrees::testing::BinaryPath("hollowtrees"), "replay", id2,
+                                      "--engine", absl::StrCat("http://127.0.0.1:", engine_->port())}));
+  ASSERT_OK_AND_ASSIGN(int code, cli->Wait(absl::Seconds(20)));
+  EXPECT_EQ(code, 0) << cli->Output();
+  auto calls = log_.WaitFor(6);
+  ASSERT_EQ(calls.size(), 6u);
+  // From the failed step: p2 again, not p1.
+  EXPECT_EQ(calls[4].substr(0, 3), "p2:");
+  EXPECT_EQ(calls[5].substr(0, 3), "p2:");
+  const absl::Time d2 = absl::Now() + absl::Seconds(10);
+  while (!nlohmann::json::parse(Get("/api/v1/flows?state=failed").body)["flows"].empty() &&
+         absl::Now() < d2) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(nlohmann::json::parse(Get("/api/v1/flows?state=failed").body)["flows"].empty());
+  // Replaying a succeeded flow, or an unknown one, says why.
+  EXPECT_EQ(Post(absl::StrCat("/api/v1/flows/", id1, "/replay"), "").status, 409);
+  auto unknown = Post("/api/v1/flows/0123456789abcdef/replay", "");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(unknown.body, HasSubstr("no flow"));
+  ASSERT_OK_AND_ASSIGN(auto bad_cli, hollowtrees::testing::Subprocess::Start(
+                                         {hollowtrees::testing::BinaryPath("hollowtrees"), "replay",
+                                          "0123456789abcdef", "--engine",
+                                          absl::StrCat("http://127.0.0.1:", engine_->port())}));
+  ASSERT_OK_AND_ASSIGN(int bad_code, bad_cli->Wait(absl::Seconds(20)));
+  EXPECT_EQ(bad_code, 1);
+  EXPECT_THAT(bad_cli->Output(), HasSubstr("no flow"));
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/sinks/null_sink.h"
+#include "spdlog/spdlog.h"
+#include "tests/engine/fakes.h"
 #include "tests/testing/status_matchers.h"
 
 namespace hollowtrees::engine {
@@ -81,12 +84,15 @@ TEST(AlertsTest, ConvertsToACloudEvent) {
   EXPECT_EQ(e->source, "http://prometheus:9090/graph?g0.expr=x");
   EXPECT_EQ(e->time, absl::FromUnixMillis(1704067140123));
   EXPECT_EQ(e->datacontenttype, "application/json");
-  auto data = nlohmann::json::parse(e->data);
+  auto data = nlohmann::json::parse(e->Data());
   EXPECT_EQ(data["status"], "firing");
   EXPECT_EQ(data["labels"]["instance_id"], "i-1");
   EXPECT_EQ(data["annotations"]["summary"], "going away");
   EXPECT_EQ(data["startsAt"], "2023-12-31T23:59:00.123Z");
   EXPECT_EQ(data["generatorURL"], "http://prometheus:9090/graph?g0.expr=x");
+  EXPECT_EQ(data["endsAt"], "2024-01-01T00:04:00Z");
+  EXPECT_EQ(data["fingerprint"], FingerprintHex(Fingerprint(e->labels)));
+  EXPECT_EQ(data["labels"].size(), 3u);
   // The protobuf form: labels stay inside data, never extension attributes.
   auto proto = e->ToProto();
   EXPECT_EQ(proto.spec_version(), "1.0");
@@ -94,7 +100,22 @@ TEST(AlertsTest, ConvertsToACloudEvent) {
   EXPECT_EQ(proto.attributes().at("time").ce_timestamp().seconds(), 1704067140);
   EXPECT_EQ(proto.attributes().at("time").ce_timestamp().nanos(), 123000000);
   EXPECT_FALSE(proto.attributes().contains("cluster_name"));
-  EXPECT_EQ(proto.text_data(), e->data);
+  EXPECT_EQ(proto.text_data(), e->Data());
+}
+
+TEST(AlertsTest, DataEscapesWhatJsonMust) {
+  ASSERT_OK_AND_ASSIGN(AlertBatch b, ParsePrometheusAlerts(
+      R"([{"labels":{"alertname":"A","q":"say \"hi\"\n\u0001\\ é"},"annotations":{"d":"\t"}}])", kNow));
+  EventPtr e = AlertToEvent(std::move(b.alerts[0]), IntakeSource::kPrometheus, "s", kNow);
+  auto data = nlohmann::json::parse(e->Data());
+  EXPECT_EQ(data["labels"]["q"], "say \"hi\"\n\u0001\\ é");
+  EXPECT_EQ(data["annotations"]["d"], "\t");
+  EXPECT_EQ(data["startsAt"], "");
+  // And the journal's form round-trips it.
+  ASSERT_OK_AND_ASSIGN(EventPtr back, EventFromJson(EventToJson(*e)));
+  EXPECT_EQ(back->Data(), e->Data());
+  EXPECT_EQ(back->labels, e->labels);
+  EXPECT_EQ(back->id, e->id);
 }
 
 TEST(AlertsTest, WithoutGeneratorUrlTheFallbackSourceIsUsed) {
@@ -185,6 +206,14 @@ TEST(Rfc3339Test, StrictAsCloudEventsWants) {
   }
   EXPECT_EQ(*ParseRfc3339("2024-02-29T12:00:00+01:00"), absl::FromUnixSeconds(1709204400));
   EXPECT_EQ(FormatRfc3339(absl::FromUnixMillis(1704067140123)), "2023-12-31T23:59:00.123Z");
+  // The fast formatter agrees with absl's over a spread of instants.
+  for (int64_t s = -2208988800; s < 4102444800; s += 7777777) {
+    for (int64_t ns : {0, 1, 500000000, 123456789}) {
+      const absl::Time t = absl::FromUnixSeconds(s) + absl::Nanoseconds(ns);
+      EXPECT_EQ(FormatRfc3339(t), absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone()));
+      EXPECT_EQ(*ParseRfc3339(FormatRfc3339(t)), t);
+    }
+  }
 }
 
 TEST(CloudEventsTest, ModeFollowsContentType) {
@@ -331,6 +360,58 @@ TEST(DedupTableTest, StaysWithinItsBound) {
   for (int i = 0; i < 20000; ++i) t.SeenOrInsert(absl::StrCat("k", i), kNow + absl::Milliseconds(i));
   EXPECT_LE(t.size(), 64u * 16u + 64u);
   EXPECT_TRUE(t.SeenOrInsert("k19999", kNow + absl::Seconds(30))) << "the newest stay";
+}
+
+class BackpressureTest : public ::testing::Test {
+ protected:
+  BackpressureTest()
+      : logger_("t", std::make_shared<spdlog::sinks::null_sink_mt>()), metrics_(registry_),
+        dispatcher_(scheduler_, plugins_, store_, metrics_, logger_),
+        dedup_(100000, absl::Hours(1)),
+        intake_(dedup_, dispatcher_, nullptr, metrics_, IntakeConfig{.queue_capacity = 3}) {}
+
+  AlertBatch Batch(int from, int n) {
+    std::string body = "[";
+    for (int i = from; i < from + n; ++i) {
+      absl::StrAppend(&body, i > from ? "," : "", R"({"labels":{"alertname":"X","i":")", i, R"("}})");
+    }
+    body += "]";
+    return *ParsePrometheusAlerts(body, kNow);
+  }
+
+  spdlog::logger logger_;
+  metrics::Registry registry_;
+  EngineMetrics metrics_;
+  testing::FakeScheduler scheduler_;  // never run: the backlog only grows
+  testing::FakePluginClient plugins_;
+  MemoryFlowStore store_;
+  Dispatcher dispatcher_;
+  DedupTable dedup_;
+  Intake intake_;
+};
+
+TEST_F(BackpressureTest, PrometheusKeepsWhatFitsRetryingSendersGet503) {
+  IntakeResult r = intake_.AcceptAlerts(Batch(0, 2), IntakeSource::kPrometheus, kNow);
+  EXPECT_EQ(r.accepted, 2);
+  r = intake_.AcceptAlerts(Batch(2, 3), IntakeSource::kPrometheus, kNow);
+  EXPECT_EQ(r.accepted, 1);
+  EXPECT_EQ(r.dropped, 2);
+  EXPECT_TRUE(r.unavailable.ok());
+  EXPECT_EQ(metrics_.events_dropped.WithLabels({"prometheus"}).Value(), 2);
+  EXPECT_EQ(dispatcher_.backlog(), 3u);
+  // The webhook retries on 5xx: refuse the whole request, take nothing.
+  r = intake_.AcceptAlerts(Batch(10, 1), IntakeSource::kAlertmanager, kNow);
+  EXPECT_EQ(r.unavailable.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(r.accepted, 0);
+  EXPECT_THAT(r.ToJson(), HasSubstr("queue full"));
+  // What was refused is not remembered as seen: its re-send is taken once
+  // there is room again.
+  scheduler_.RunPending();
+  EXPECT_EQ(dispatcher_.backlog(), 0u);
+  r = intake_.AcceptAlerts(Batch(3, 2), IntakeSource::kPrometheus, kNow);
+  EXPECT_EQ(r.accepted, 2) << "the dropped alerts were forgotten, not absorbed";
+  r = intake_.AcceptAlerts(Batch(10, 1), IntakeSource::kAlertmanager, kNow);
+  EXPECT_EQ(r.accepted, 1);
 }
 
 }  // namespace
