@@ -423,6 +423,27 @@ TEST_F(SecurityTest, ReloadRereadsTheTokenFile) {
   EXPECT_EQ(Post("/api/v2/alerts", "[]", "rotated-token").status, 200);
 }
 
+TEST_F(SecurityTest, ReplayCommandSendsItsToken) {
+  StartPlugin();
+  StartEngine(AuthSection("  protect: [api]\n"));
+  ASSERT_THAT(WriteStringToFile(dir_ + "/cli-token", absl::StrCat(kToken, "\n")), IsOk());
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {testing::BinaryPath("hollowtrees"), "replay", "abc123",
+                                     "--engine", absl::StrCat("http://127.0.0.1:", engine_->port())};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = Subprocess::Start(argv, {}, dir_);
+    EXPECT_THAT(p, IsOk());
+    if (!p.ok()) return std::string();
+    EXPECT_THAT((*p)->Wait(absl::Seconds(20)), IsOk());
+    return (*p)->Output();
+  };
+  EXPECT_THAT(run({}), HasSubstr("missing credentials"));
+  const std::string with_token = run({"--token-file", dir_ + "/cli-token"});
+  EXPECT_THAT(with_token, HasSubstr("no flow abc123"));
+  EXPECT_THAT(with_token, Not(HasSubstr(kToken)));
+  EXPECT_THAT(run({"--token-file", dir_ + "/absent"}), HasSubstr("cannot read a token"));
+}
+
 // --- HTTPS on the listener ---
 
 TEST_F(SecurityTest, HttpsListenerServesAndReloadsItsCertificate) {
