@@ -5,6 +5,7 @@
 #include "engine/alerts.h"
 #include "engine/cloudevents.h"
 #include "engine/config.h"
+#include "engine/rfc3339.h"
 #include "engine/ruleset.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,6 +58,32 @@ TEST(FuzzRegressionTest, TimesFarFromTheEpochConvertExactly) {
   ts = RoundTrip(*ce).attributes().at("time").ce_timestamp();
   EXPECT_EQ(ts.seconds(), -1);
   EXPECT_EQ(ts.nanos(), 250000000);
+}
+
+// Found by prometheus_alerts_fuzzer and alertmanager_webhook_fuzzer (after
+// the fast RFC 3339 formatter came in): the same saturation of Unix
+// nanoseconds overflowed before 1678 and clamped after 2262, so an alert's
+// data carried a wrong startsAt/endsAt.
+TEST(FuzzRegressionTest, Rfc3339FormattingIsExactForAnyYear) {
+  for (const char* text : {"1012-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1677-09-21T00:12:43.5Z",
+                           "1969-12-31T23:59:59.25Z", "2024-02-29T12:00:00Z",
+                           "2262-04-11T23:47:16.854775808Z", "9999-12-31T23:59:59.999999999Z"}) {
+    SCOPED_TRACE(text);
+    ASSERT_OK_AND_ASSIGN(absl::Time t, ParseRfc3339(text));
+    const std::string formatted = FormatRfc3339(t);
+    EXPECT_EQ(formatted.substr(0, 10), std::string(text).substr(0, 10));
+    ASSERT_OK_AND_ASSIGN(absl::Time back, ParseRfc3339(formatted));
+    EXPECT_EQ(back, t) << formatted;
+  }
+  ASSERT_OK_AND_ASSIGN(
+      AlertBatch batch,
+      ParsePrometheusAlerts(
+          R"([{"labels":{"alertname":"A"},"startsAt":"1012-01-01T00:00:00Z","endsAt":"9999-01-01T00:00:00Z"}])", kNow));
+  ASSERT_EQ(batch.alerts.size(), 1u);
+  auto e = AlertToEvent(std::move(batch.alerts[0]), IntakeSource::kPrometheus, "x", kNow);
+  const std::string data = RoundTrip(*e).text_data();
+  EXPECT_THAT(data, HasSubstr("1012-01-01T00:00:00"));
+  EXPECT_THAT(data, HasSubstr("9999-01-01T00:00:00"));
 }
 
 // Found by cloudevents_binary_fuzzer: percent-decoding made attribute values
