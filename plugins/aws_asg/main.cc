@@ -1,0 +1,58 @@
+// ht-aws-asg-action-plugin: detaches/replaces a doomed instance in its Auto
+// Scaling Group. See README.md for the params and the AWS configuration.
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "lib/aws/region.h"
+#include "plugins/aws_asg/aws_asg_api.h"
+#include "plugins/aws_asg/aws_asg_plugin.h"
+#include "plugins/sdk/plugin_main.h"
+#include "spdlog/logger.h"
+
+ABSL_FLAG(std::string, region, "", "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, config file)");
+ABSL_FLAG(bool, dry_run, false, "log the AWS calls instead of making them, for every event");
+ABSL_FLAG(absl::Duration, aws_request_timeout, absl::Seconds(10), "timeout per AWS request");
+
+namespace {
+
+// Owns the AWS API next to the plugin that refers to it.
+class OwningPlugin : public hollowtrees::plugin::ActionPlugin {
+ public:
+  OwningPlugin(std::unique_ptr<hollowtrees::aws_asg::AsgApi> api,
+               hollowtrees::aws_asg::AwsAsgPluginOptions options, spdlog::logger& logger)
+      : api_(std::move(api)), plugin_(*api_, options, logger) {}
+  hollowtrees::plugin::Result Handle(const hollowtrees::plugin::Request& r,
+                                     const hollowtrees::plugin::Context& c) override {
+    return plugin_.Handle(r, c);
+  }
+
+ private:
+  std::unique_ptr<hollowtrees::aws_asg::AsgApi> api_;
+  hollowtrees::aws_asg::AwsAsgPlugin plugin_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using hollowtrees::plugin::ActionPlugin;
+  return hollowtrees::plugin::PluginMain(
+      argc, argv,
+      {.name = "ht-aws-asg-action-plugin",
+       .default_listen = "0.0.0.0:8888",
+       .usage = "Detaches or replaces the event's instance_id in its Auto Scaling Group."},
+      [](spdlog::logger& logger) -> absl::StatusOr<std::unique_ptr<ActionPlugin>> {
+        hollowtrees::aws::Env env = hollowtrees::aws::ProcessEnv();
+        auto region = hollowtrees::aws::ResolveRegion(absl::GetFlag(FLAGS_region), env);
+        if (!region.ok()) return region.status();
+        hollowtrees::aws_asg::AwsAsgApiOptions options;
+        options.region = *region;
+        options.env = std::move(env);
+        options.request_timeout = absl::GetFlag(FLAGS_aws_request_timeout);
+        auto api = hollowtrees::aws_asg::NewAwsAsgApi(options, logger);
+        if (!api.ok()) return api.status();
+        logger.info("region {}", *region);
+        return std::make_unique<OwningPlugin>(
+            std::move(*api), hollowtrees::aws_asg::AwsAsgPluginOptions{absl::GetFlag(FLAGS_dry_run)},
+            logger);
+      });
+}

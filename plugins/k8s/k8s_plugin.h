@@ -1,0 +1,126 @@
+#pragma once
+
+// ht-k8s-action-plugin's logic: finds the node an event is about, and drains,
+// cordons or uncordons it as the rule's params ask (README.md lists them).
+//
+// Outcomes:
+//   DONE     drained (or cordoned/uncordoned, or already so: a repeat delivery
+//            is a quick success)
+//   SKIPPED  the event names no node (none of the labels node, instance_id,
+//            instance)
+//   RETRY    the API server was unreachable or answered 5xx/429 outside an
+//            eviction; the call was cancelled
+//   FAILED   bad params; node not found (naming what was looked for); pods
+//            that cannot be drained under the params; the deadline passed
+//            with pods still there (each named, with the reason)
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/kube/kube_client.h"
+#include "plugins/k8s/clock.h"
+#include "plugins/k8s/drainer.h"
+#include "plugins/k8s/kube_api.h"
+#include "plugins/sdk/plugin.h"
+
+namespace hollowtrees::k8s {
+
+enum class Action { kDrain, kCordon, kUncordon };
+
+struct ActionParams {
+  Action action = Action::kDrain;
+  DrainOptions drain;
+};
+
+// Decodes a rule's params over `defaults`. `alert_status` ("firing",
+// "resolved", "") picks the default action: uncordon for resolved alerts,
+// drain otherwise. InvalidArgument naming the key for unknown keys and values
+// of the wrong type or form.
+absl::StatusOr<ActionParams> ParseParams(const nlohmann::json& params,
+                                         const std::string& alert_status,
+                                         const DrainOptions& defaults);
+
+// The cluster's API for an event's cluster_name ("" when the event has none).
+// Thread-safe; returned pointers live as long as the provider.
+class ClusterApis {
+ public:
+  virtual ~ClusterApis() = default;
+  // NotFound / InvalidArgument naming the kubeconfig when it cannot be used.
+  virtual absl::StatusOr<KubeApi*> ForCluster(const std::string& cluster_name) = 0;
+};
+
+struct KubeconfigClusterOptions {
+  // --kubeconfig (empty: in-cluster unless kubeconfig_dir is set).
+  std::string kubeconfig;
+  // --context (empty: current-context).
+  std::string context;
+  // --kubeconfig-dir: an event's cluster_name selects DIR/<cluster_name>/config.
+  std::string kubeconfig_dir;
+  kube::InClusterOptions in_cluster;
+  kube::KubeClientOptions client;
+};
+
+// Clients made from kubeconfig files (one per cluster, made on first use and
+// kept) or the in-cluster configuration.
+class KubeconfigClusterApis : public ClusterApis {
+ public:
+  explicit KubeconfigClusterApis(KubeconfigClusterOptions options);
+  ~KubeconfigClusterApis() override;
+  absl::StatusOr<KubeApi*> ForCluster(const std::string& cluster_name) override;
+  // Total requests made by every client (for benchmarks).
+  int64_t requests_sent();
+
+ private:
+  struct Entry;
+  const KubeconfigClusterOptions options_;
+  absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+struct K8sPluginOptions {
+  // Defaults for every drain; rule params override them.
+  DrainOptions defaults;
+  // A drain ends this long before the call's deadline, so the answer reaches
+  // the engine in time. Default 2 s.
+  absl::Duration deadline_margin = absl::Seconds(2);
+  // API calls in flight at once per cluster. Default 32.
+  int parallelism = 32;
+};
+
+// Thread-safe: the SDK calls Handle concurrently (mass interruptions).
+class K8sPlugin : public plugin::ActionPlugin {
+ public:
+  // `apis`, `clock` and `logger` must outlive the plugin.
+  K8sPlugin(K8sPluginOptions options, ClusterApis& apis, Clock& clock, spdlog::logger& logger);
+  ~K8sPlugin() override;
+
+  plugin::Result Handle(const plugin::Request& request, const plugin::Context& context) override;
+
+  // Finds the node an event names (DESIGN order: node, instance_id,
+  // instance). NotFound names what was looked for; InvalidArgument when the
+  // event has none of the labels.
+  static absl::StatusOr<std::string> FindNode(KubeApi& api,
+                                              const std::map<std::string, std::string>& labels);
+
+ private:
+  Drainer& DrainerFor(KubeApi& api);
+
+  const K8sPluginOptions options_;
+  ClusterApis& apis_;
+  Clock& clock_;
+  spdlog::logger& logger_;
+  // One drainer and cordon barrier per cluster.
+  struct PerCluster {
+    CordonBarrier barrier;
+    std::unique_ptr<Drainer> drainer;
+  };
+  absl::Mutex mu_;
+  std::map<KubeApi*, std::unique_ptr<PerCluster>> clusters_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hollowtrees::k8s

@@ -1,0 +1,1110 @@
+#include "tests/fakes/aws/fake_aws.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "lib/aws/query_client.h"
+#include "lib/aws/sigv4.h"
+#include "lib/http/server_util.h"
+#include "pugixml.hpp"
+
+namespace hollowtrees::testing {
+namespace {
+
+using aws::FormatIsoTime;
+
+constexpr char kAsgNs[] = "http://autoscaling.amazonaws.com/doc/2011-01-01/";
+constexpr char kEc2Ns[] = "http://ec2.amazonaws.com/doc/2016-11-15/";
+constexpr char kStsNs[] = "https://sts.amazonaws.com/doc/2011-06-15/";
+constexpr char kAccount[] = "123456789012";
+
+// An error answer: AWS code, HTTP status, message.
+struct Fault {
+  std::string code;
+  int status = 400;
+  std::string message;
+};
+
+struct IssuedCredentials {
+  std::string secret;
+  std::string token;
+  absl::Time expiration;
+  std::string role_arn;
+  bool expired = false;
+};
+
+struct InjectedFault {
+  std::string code;
+  int status;
+  int remaining;
+  std::string message;
+  int skip = 0;
+};
+
+void Add(pugi::xml_node parent, const char* name, const std::string& text) {
+  parent.append_child(name).text().set(text.c_str());
+}
+
+std::string ToString(const pugi::xml_document& doc) {
+  struct Writer : pugi::xml_writer {
+    std::string out;
+    void write(const void* data, size_t size) override {
+      out.append(static_cast<const char*>(data), size);
+    }
+  } w;
+  doc.save(w, "", pugi::format_raw);
+  return w.out;
+}
+
+int Ec2StateCode(const std::string& state) {
+  if (state == "pending") return 0;
+  if (state == "running") return 16;
+  if (state == "shutting-down") return 32;
+  if (state == "terminated") return 48;
+  if (state == "stopping") return 64;
+  if (state == "stopped") return 80;
+  return 16;
+}
+
+bool ValidInstanceId(absl::string_view id) {
+  if (!absl::StartsWith(id, "i-")) return false;
+  absl::string_view hex = id.substr(2);
+  if (hex.size() != 8 && hex.size() != 17) return false;
+  for (char c : hex) {
+    if (!absl::ascii_isxdigit(c) || absl::ascii_isupper(c)) return false;
+  }
+  return true;
+}
+
+// Members of "Prefix.member.N" (Auto Scaling) or "Prefix.N" (EC2), in order.
+std::vector<std::string> ListParam(const std::map<std::string, std::string>& p,
+                                   const std::string& prefix) {
+  std::vector<std::string> out;
+  for (int i = 1; i < 1000; ++i) {
+    auto it = p.find(absl::StrCat(prefix, ".", i));
+    if (it == p.end()) break;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+}  // namespace
+
+class FakeAws::Impl {
+ public:
+  explicit Impl(const FakeAwsOptions& o) : options(o), credentials(o.credentials) {}
+
+  void Handle(const httplib::Request& req, httplib::Response& res);
+
+  FakeAwsOptions options;
+  absl::Mutex mu;
+  std::map<std::string, std::string> credentials ABSL_GUARDED_BY(mu);
+  std::map<std::string, IssuedCredentials> issued ABSL_GUARDED_BY(mu);
+  std::map<std::string, FakeGroup> groups ABSL_GUARDED_BY(mu);
+  std::map<std::string, FakeInstance> instances ABSL_GUARDED_BY(mu);
+  std::vector<std::string> order ABSL_GUARDED_BY(mu);  // instance ids, launch order
+  std::vector<std::string> launched ABSL_GUARDED_BY(mu);
+  std::map<std::string, InjectedFault> faults ABSL_GUARDED_BY(mu);
+  std::vector<FakeCall> calls ABSL_GUARDED_BY(mu);
+  uint64_t next_id ABSL_GUARDED_BY(mu) = 0x5000;
+  uint64_t request_counter ABSL_GUARDED_BY(mu) = 0;
+
+  std::string NewRequestId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    ++request_counter;
+    return absl::StrFormat("0f1e2d3c-%04x-4b5a-8c7d-%012x", request_counter & 0xffff,
+                           request_counter);
+  }
+  std::string NewInstanceId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return absl::StrFormat("i-%017x", next_id++);
+  }
+  std::string Random(const char* alphabet, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::string out;
+    const size_t len = strlen(alphabet);
+    for (int i = 0; i < n; ++i) out.push_back(alphabet[absl::Uniform<size_t>(rng, 0, len)]);
+    return out;
+  }
+  absl::BitGen rng ABSL_GUARDED_BY(mu);
+
+  std::vector<std::string> Members(const std::string& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::vector<std::string> out;
+    for (const std::string& id : order) {
+      const FakeInstance& i = instances[id];
+      if (i.group == group) out.push_back(id);
+    }
+    return out;
+  }
+  // Members that count toward the desired capacity.
+  std::vector<std::string> Counted(const std::string& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::vector<std::string> out;
+    for (const std::string& id : Members(group)) {
+      const std::string& s = instances[id].lifecycle_state;
+      if (s == "InService" || s == "Pending" || absl::StartsWith(s, "Pending:")) out.push_back(id);
+    }
+    return out;
+  }
+  std::string Launch(const FakeGroup& g, const std::string& type, const std::string& az)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    FakeInstance i;
+    i.id = NewInstanceId();
+    i.group = g.name;
+    i.type = type.empty() ? (g.mixed_instance_types.empty() ? "m5.large" : g.mixed_instance_types[0])
+                          : type;
+    i.az = az.empty() ? (g.azs.empty() ? options.region + "a" : g.azs[0]) : az;
+    i.lifecycle_state = "Pending";
+    i.state = "pending";
+    i.tags["aws:autoscaling:groupName"] = g.name;
+    instances[i.id] = i;
+    order.push_back(i.id);
+    launched.push_back(i.id);
+    return i.id;
+  }
+  // Launches or terminates members until the counted ones match desired.
+  void Reconcile(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    FakeGroup& g = groups[name];
+    std::vector<std::string> counted = Counted(name);
+    for (int n = static_cast<int>(counted.size()); n < g.desired; ++n) Launch(g, "", "");
+    for (int n = static_cast<int>(counted.size()); n > g.desired; --n) {
+      // Newest unprotected instance first.
+      for (auto it = counted.rbegin(); it != counted.rend(); ++it) {
+        FakeInstance& i = instances[*it];
+        if (i.protected_from_scale_in || i.lifecycle_state == "Terminating") continue;
+        i.lifecycle_state = "Terminating";
+        i.state = "shutting-down";
+        i.group.clear();
+        break;
+      }
+    }
+  }
+
+  // Requests.
+  struct Ctx {
+    std::string service;
+    std::string action;
+    std::map<std::string, std::string> params;
+    std::string request_id;
+    std::string access_key_id;
+  };
+  absl::StatusOr<Ctx> Authenticate(const httplib::Request& req, Ctx ctx, Fault* fault)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool Dispatch(Ctx& ctx, std::string* body, Fault* fault) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Auto Scaling.
+  bool DescribeGroups(Ctx& c, pugi::xml_node result, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool DescribeAsgInstances(Ctx& c, pugi::xml_node result, Fault* f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool DetachInstances(Ctx& c, pugi::xml_node result, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool UpdateGroup(Ctx& c, pugi::xml_node result, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool SetDesiredCapacity(Ctx& c, pugi::xml_node result, Fault* f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // EC2.
+  bool DescribeInstances(Ctx& c, pugi::xml_node root, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool TerminateInstances(Ctx& c, pugi::xml_node root, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool CheckEc2Ids(const std::vector<std::string>& ids, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // STS.
+  bool AssumeRoleWithWebIdentity(Ctx& c, pugi::xml_node result, Fault* f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  void WriteGroup(pugi::xml_node m, const FakeGroup& g) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  nlohmann::json StateJson() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+};
+
+// ---------------------------------------------------------------------------
+// Authentication: SigV4 as AWS checks it.
+
+absl::StatusOr<FakeAws::Impl::Ctx> FakeAws::Impl::Authenticate(const httplib::Request& req, Ctx ctx,
+                                                              Fault* fault) {
+  const std::string auth = req.get_header_value("Authorization");
+  if (auth.empty()) {
+    if (ctx.action == "AssumeRoleWithWebIdentity" || ctx.action == "AssumeRoleWithSAML") {
+      ctx.service = "sts";  // the only unsigned calls AWS takes
+      return ctx;
+    }
+    *fault = {"MissingAuthenticationToken", 403, "Request is missing Authentication Token"};
+    return absl::UnauthenticatedError("unsigned");
+  }
+  auto parsed = aws::ParseAuthorization(auth);
+  if (!parsed.ok()) {
+    *fault = {"IncompleteSignature", 400, std::string(parsed.status().message())};
+    return absl::UnauthenticatedError("bad authorization");
+  }
+  ctx.service = parsed->service;
+  ctx.access_key_id = parsed->access_key_id;
+  if (ctx.service != "autoscaling" && ctx.service != "ec2" && ctx.service != "sts") {
+    *fault = {"InvalidAction", 400,
+              absl::StrCat("This fake serves autoscaling, ec2 and sts, not \"", ctx.service, "\"")};
+    return absl::UnauthenticatedError("service");
+  }
+  const bool ec2 = ctx.service == "ec2";
+  if (parsed->region != options.region) {
+    *fault = {"SignatureDoesNotMatch", 403,
+              absl::StrCat("Credential should be scoped to a valid region, not '", parsed->region,
+                           "'. ")};
+    return absl::UnauthenticatedError("region");
+  }
+  const std::vector<std::string>& signed_headers = parsed->signed_headers;
+  auto has = [&](const char* h) {
+    return std::find(signed_headers.begin(), signed_headers.end(), h) != signed_headers.end();
+  };
+  if (!has("host")) {
+    *fault = {"SignatureDoesNotMatch", 403, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."};
+    return absl::UnauthenticatedError("host");
+  }
+  std::string date_text = req.get_header_value("X-Amz-Date");
+  if (date_text.empty() || !has("x-amz-date")) {
+    *fault = {"IncompleteSignature", 400,
+              "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."};
+    return absl::UnauthenticatedError("date");
+  }
+  auto date = aws::ParseAmzDate(date_text);
+  if (!date.ok() || aws::FormatAmzShortDate(*date) != parsed->date) {
+    *fault = {"SignatureDoesNotMatch", 403,
+              absl::StrCat("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '",
+                           parsed->date, "' != '", date_text.substr(0, 8), "'")};
+    return absl::UnauthenticatedError("date");
+  }
+  const absl::Time now = absl::Now();
+  if (absl::AbsDuration(now - *date) > options.max_clock_skew) {
+    *fault = {ec2 ? "RequestExpired" : "SignatureDoesNotMatch", ec2 ? 400 : 403,
+              absl::StrCat("Signature expired: ", date_text, " is now earlier than ",
+                           aws::FormatAmzDate(now - options.max_clock_skew))};
+    return absl::UnauthenticatedError("skew");
+  }
+  std::string secret;
+  auto lt = credentials.find(parsed->access_key_id);
+  if (lt != credentials.end()) {
+    secret = lt->second;
+  } else {
+    auto tmp = issued.find(parsed->access_key_id);
+    if (tmp == issued.end() ||
+        req.get_header_value("X-Amz-Security-Token") != tmp->second.token) {
+      *fault = ec2 ? Fault{"AuthFailure", 401, "AWS was not able to validate the provided access credentials"}
+                   : Fault{"InvalidClientTokenId", 403,
+                           "The security token included in the request is invalid."};
+      return absl::UnauthenticatedError("key");
+    }
+    if (tmp->second.expired || now >= tmp->second.expiration) {
+      *fault = {"ExpiredToken", 400, "The security token included in the request is expired"};
+      return absl::UnauthenticatedError("expired");
+    }
+    if (!has("x-amz-security-token")) {
+      *fault = {"SignatureDoesNotMatch", 403, "x-amz-security-token must be signed"};
+      return absl::UnauthenticatedError("token");
+    }
+    secret = tmp->second.secret;
+  }
+  aws::SignableRequest sr;
+  sr.method = req.method;
+  const size_t q = req.target.find('?');
+  sr.path = req.target.substr(0, q);
+  sr.query = q == std::string::npos ? "" : req.target.substr(q + 1);
+  for (const auto& [k, v] : req.headers) sr.headers.emplace_back(k, v);
+  sr.body = req.body;
+  const std::string want = aws::ComputeSignature(
+      sr, signed_headers, secret,
+      {.region = parsed->region, .service = parsed->service, .time = *date});
+  if (want != parsed->signature) {
+    *fault = {ec2 ? "AuthFailure" : "SignatureDoesNotMatch", ec2 ? 401 : 403,
+              "The request signature we calculated does not match the signature you provided. "
+              "Check your AWS Secret Access Key and signing method. Consult the service "
+              "documentation for details."};
+    return absl::UnauthenticatedError("signature");
+  }
+  return ctx;
+}
+
+// ---------------------------------------------------------------------------
+// Auto Scaling.
+
+void FakeAws::Impl::WriteGroup(pugi::xml_node m, const FakeGroup& g) {
+  Add(m, "AutoScalingGroupName", g.name);
+  Add(m, "AutoScalingGroupARN",
+      absl::StrCat("arn:aws:autoscaling:", options.region, ":", kAccount,
+                   ":autoScalingGroup:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0:autoScalingGroupName/",
+                   g.name));
+  if (g.mixed_instance_types.empty()) {
+    pugi::xml_node lt = m.append_child("LaunchTemplate");
+    Add(lt, "LaunchTemplateId", g.launch_template);
+    Add(lt, "LaunchTemplateName", g.name + "-template");
+    Add(lt, "Version", "$Default");
+  } else {
+    pugi::xml_node mip = m.append_child("MixedInstancesPolicy");
+    pugi::xml_node lt = mip.append_child("LaunchTemplate");
+    pugi::xml_node spec = lt.append_child("LaunchTemplateSpecification");
+    Add(spec, "LaunchTemplateId", g.launch_template);
+    Add(spec, "LaunchTemplateName", g.name + "-template");
+    Add(spec, "Version", "$Default");
+    pugi::xml_node overrides = lt.append_child("Overrides");
+    for (const std::string& t : g.mixed_instance_types) {
+      Add(overrides.append_child("member"), "InstanceType", t);
+    }
+    pugi::xml_node dist = mip.append_child("InstancesDistribution");
+    Add(dist, "OnDemandAllocationStrategy", "prioritized");
+    Add(dist, "OnDemandBaseCapacity", "0");
+    Add(dist, "OnDemandPercentageAboveBaseCapacity", "0");
+    Add(dist, "SpotAllocationStrategy", "price-capacity-optimized");
+  }
+  Add(m, "MinSize", absl::StrCat(g.min_size));
+  Add(m, "MaxSize", absl::StrCat(g.max_size));
+  Add(m, "DesiredCapacity", absl::StrCat(g.desired));
+  Add(m, "DefaultCooldown", "300");
+  pugi::xml_node azs = m.append_child("AvailabilityZones");
+  for (const std::string& az : g.azs) Add(azs, "member", az);
+  m.append_child("LoadBalancerNames");
+  m.append_child("TargetGroupARNs");
+  Add(m, "HealthCheckType", "EC2");
+  Add(m, "HealthCheckGracePeriod", "300");
+  pugi::xml_node insts = m.append_child("Instances");
+  for (const std::string& id : Members(g.name)) {
+    const FakeInstance& i = instances[id];
+    pugi::xml_node im = insts.append_child("member");
+    Add(im, "InstanceId", i.id);
+    Add(im, "InstanceType", i.type);
+    Add(im, "AvailabilityZone", i.az);
+    Add(im, "LifecycleState", i.lifecycle_state);
+    Add(im, "HealthStatus", i.health);
+    Add(im, "ProtectedFromScaleIn", i.protected_from_scale_in ? "true" : "false");
+  }
+  Add(m, "CreatedTime", "2026-01-01T00:00:00.000Z");
+  m.append_child("SuspendedProcesses");
+  Add(m, "VPCZoneIdentifier", "subnet-0a1b2c3d4e5f60718");
+  m.append_child("EnabledMetrics");
+  pugi::xml_node tags = m.append_child("Tags");
+  (void)tags;
+  pugi::xml_node tp = m.append_child("TerminationPolicies");
+  Add(tp, "member", "Default");
+  Add(m, "NewInstancesProtectedFromScaleIn", "false");
+  Add(m, "ServiceLinkedRoleARN",
+      absl::StrCat("arn:aws:iam::", kAccount,
+                   ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"));
+  Add(m, "CapacityRebalance", "false");
+}
+
+bool FakeAws::Impl::DescribeGroups(Ctx& c, pugi::xml_node result, Fault* f) {
+  std::vector<std::string> names = ListParam(c.params, "AutoScalingGroupNames.member");
+  pugi::xml_node list = result.append_child("AutoScalingGroups");
+  for (auto& [name, g] : groups) {
+    if (!names.empty() && std::find(names.begin(), names.end(), name) == names.end()) continue;
+    WriteGroup(list.append_child("member"), g);
+  }
+  return true;
+}
+
+bool FakeAws::Impl::DescribeAsgInstances(Ctx& c, pugi::xml_node result, Fault* f) {
+  std::vector<std::string> ids = ListParam(c.params, "InstanceIds.member");
+  pugi::xml_node list = result.append_child("AutoScalingInstances");
+  for (const std::string& id : order) {
+    const FakeInstance& i = instances[id];
+    if (i.group.empty()) continue;
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
+    pugi::xml_node m = list.append_child("member");
+    Add(m, "InstanceId", i.id);
+    Add(m, "InstanceType", i.type);
+    Add(m, "AutoScalingGroupName", i.group);
+    Add(m, "AvailabilityZone", i.az);
+    Add(m, "LifecycleState", i.lifecycle_state);
+    Add(m, "HealthStatus", absl::AsciiStrToUpper(i.health));
+    pugi::xml_node lt = m.append_child("LaunchTemplate");
+    Add(lt, "LaunchTemplateId", groups[i.group].launch_template);
+    Add(lt, "Version", "1");
+    Add(m, "ProtectedFromScaleIn", i.protected_from_scale_in ? "true" : "false");
+  }
+  return true;
+}
+
+bool FakeAws::Impl::DetachInstances(Ctx& c, pugi::xml_node result, Fault* f) {
+  auto name = c.params.find("AutoScalingGroupName");
+  if (name == c.params.end()) {
+    *f = {"ValidationError", 400,
+          "1 validation error detected: Value null at 'autoScalingGroupName' failed to satisfy "
+          "constraint: Member must not be null"};
+    return false;
+  }
+  auto dec = c.params.find("ShouldDecrementDesiredCapacity");
+  if (dec == c.params.end()) {
+    *f = {"ValidationError", 400,
+          "1 validation error detected: Value null at 'shouldDecrementDesiredCapacity' failed to "
+          "satisfy constraint: Member must not be null"};
+    return false;
+  }
+  if (dec->second != "true" && dec->second != "false") {
+    *f = {"MalformedInput", 400,
+          absl::StrCat("Value '", dec->second, "' for ShouldDecrementDesiredCapacity is not a boolean")};
+    return false;
+  }
+  const bool decrement = dec->second == "true";
+  auto git = groups.find(name->second);
+  if (git == groups.end()) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("AutoScalingGroup name not found - AutoScalingGroup ", name->second,
+                       " not found")};
+    return false;
+  }
+  FakeGroup& g = git->second;
+  std::vector<std::string> ids = ListParam(c.params, "InstanceIds.member");
+  if (ids.size() > 20) {
+    *f = {"ValidationError", 400, "The number of instances must be between 1 and 20"};
+    return false;
+  }
+  for (const std::string& id : ids) {
+    auto it = instances.find(id);
+    if (it == instances.end() || it->second.group != g.name) {
+      *f = {"ValidationError", 400,
+            absl::StrCat("The instance ", id, " is not part of Auto Scaling group ", g.name, ".")};
+      return false;
+    }
+    const std::string& s = it->second.lifecycle_state;
+    if (s != "InService" && s != "Standby") {
+      *f = {"ValidationError", 400,
+            absl::StrCat("The instance ", id, " is not in InService or Standby.")};
+      return false;
+    }
+  }
+  int counted_detached = 0;
+  for (const std::string& id : ids) {
+    if (instances[id].lifecycle_state == "InService") ++counted_detached;
+  }
+  if (decrement && g.desired - counted_detached < g.min_size) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("Desired capacity:", g.desired - counted_detached,
+                       " must be between the specified min size:", g.min_size,
+                       " and max size:", g.max_size)};
+    return false;
+  }
+  pugi::xml_node acts = result.append_child("Activities");
+  for (const std::string& id : ids) {
+    FakeInstance& i = instances[id];
+    const bool counted = i.lifecycle_state == "InService";
+    i.group.clear();
+    i.lifecycle_state = "Detached";
+    if (decrement && counted) --g.desired;
+    pugi::xml_node a = acts.append_child("member");
+    Add(a, "ActivityId", absl::StrFormat("%08x-1111-2222-3333-%012x", next_id, next_id));
+    ++next_id;
+    Add(a, "AutoScalingGroupName", g.name);
+    Add(a, "Description", absl::StrCat("Detaching EC2 instance: ", id));
+    Add(a, "Cause",
+        absl::StrCat("At ", FormatIsoTime(absl::Now()), " instance ", id,
+                     " was detached in response to a user request",
+                     decrement ? ", shrinking the capacity from " : ".",
+                     decrement ? absl::StrCat(g.desired + 1, " to ", g.desired, ".") : ""));
+    Add(a, "StartTime", FormatIsoTime(absl::Now()));
+    Add(a, "StatusCode", "InProgress");
+    Add(a, "Progress", "50");
+    Add(a, "Details", absl::StrCat("{\"Availability Zone\":\"", i.az, "\"}"));
+  }
+  // Without the decrement the group launches replacements at once.
+  for (int n = static_cast<int>(Counted(g.name).size()); n < g.desired; ++n) {
+    const FakeInstance& gone = instances[ids[std::min<size_t>(n, ids.size() - 1)]];
+    Launch(g, gone.type, gone.az);
+  }
+  return true;
+}
+
+bool FakeAws::Impl::UpdateGroup(Ctx& c, pugi::xml_node result, Fault* f) {
+  auto name = c.params.find("AutoScalingGroupName");
+  if (name == c.params.end()) {
+    *f = {"ValidationError", 400,
+          "1 validation error detected: Value null at 'autoScalingGroupName' failed to satisfy "
+          "constraint: Member must not be null"};
+    return false;
+  }
+  auto git = groups.find(name->second);
+  if (git == groups.end()) {
+    *f = {"ValidationError", 400, "AutoScalingGroup name not found - null"};
+    return false;
+  }
+  FakeGroup& g = git->second;
+  auto get = [&](const char* key, std::optional<int>* out) {
+    auto it = c.params.find(key);
+    if (it == c.params.end()) return true;
+    int v;
+    if (!absl::SimpleAtoi(it->second, &v) || v < 0) {
+      *f = {"ValidationError", 400,
+            absl::StrCat("1 validation error detected: Value '", it->second, "' at '", key,
+                         "' failed to satisfy constraint: Member must have value greater than or equal to 0")};
+      return false;
+    }
+    *out = v;
+    return true;
+  };
+  std::optional<int> min, max, desired;
+  if (!get("MinSize", &min) || !get("MaxSize", &max) || !get("DesiredCapacity", &desired)) {
+    return false;
+  }
+  const int new_min = min.value_or(g.min_size);
+  const int new_max = max.value_or(g.max_size);
+  if (new_min > new_max) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("Max bound, ", new_max, ", must be greater than or equal to min bound, ",
+                       new_min)};
+    return false;
+  }
+  int new_desired = g.desired;
+  if (desired) {
+    if (*desired < new_min || *desired > new_max) {
+      *f = {"ValidationError", 400,
+            absl::StrCat("Desired capacity:", *desired, " must be between the specified min size:",
+                         new_min, " and max size:", new_max)};
+      return false;
+    }
+    new_desired = *desired;
+  } else {
+    // A new bound the capacity lies outside of moves the capacity with it.
+    new_desired = std::clamp(new_desired, new_min, new_max);
+  }
+  g.min_size = new_min;
+  g.max_size = new_max;
+  g.desired = new_desired;
+  Reconcile(g.name);
+  return true;
+}
+
+bool FakeAws::Impl::SetDesiredCapacity(Ctx& c, pugi::xml_node result, Fault* f) {
+  auto name = c.params.find("AutoScalingGroupName");
+  auto d = c.params.find("DesiredCapacity");
+  if (name == c.params.end() || d == c.params.end()) {
+    *f = {"ValidationError", 400, "AutoScalingGroupName and DesiredCapacity are required"};
+    return false;
+  }
+  auto git = groups.find(name->second);
+  int v = 0;
+  if (git == groups.end()) {
+    *f = {"ValidationError", 400, "AutoScalingGroup name not found - null"};
+    return false;
+  }
+  if (!absl::SimpleAtoi(d->second, &v) || v < git->second.min_size || v > git->second.max_size) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("New SetDesiredCapacity value ", d->second,
+                       " is below min value ", git->second.min_size, " or above max value ",
+                       git->second.max_size, " for the AutoScalingGroup.")};
+    return false;
+  }
+  git->second.desired = v;
+  Reconcile(git->first);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// EC2.
+
+bool FakeAws::Impl::CheckEc2Ids(const std::vector<std::string>& ids, Fault* f) {
+  std::vector<std::string> missing;
+  for (const std::string& id : ids) {
+    if (!ValidInstanceId(id)) {
+      *f = {"InvalidInstanceID.Malformed", 400, absl::StrCat("Invalid id: \"", id, "\"")};
+      return false;
+    }
+    if (!instances.count(id)) missing.push_back(id);
+  }
+  if (!missing.empty()) {
+    *f = {"InvalidInstanceID.NotFound", 400,
+          missing.size() == 1
+              ? absl::StrCat("The instance ID '", missing[0], "' does not exist")
+              : absl::StrCat("The instance IDs '", absl::StrJoin(missing, ", "), "' do not exist")};
+    return false;
+  }
+  return true;
+}
+
+bool FakeAws::Impl::DescribeInstances(Ctx& c, pugi::xml_node root, Fault* f) {
+  std::vector<std::string> ids = ListParam(c.params, "InstanceId");
+  if (!CheckEc2Ids(ids, f)) return false;
+  pugi::xml_node rs = root.append_child("reservationSet");
+  for (const std::string& id : order) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
+    const FakeInstance& i = instances[id];
+    pugi::xml_node r = rs.append_child("item");
+    Add(r, "reservationId", absl::StrCat("r-", id.substr(2)));
+    Add(r, "ownerId", kAccount);
+    r.append_child("groupSet");
+    pugi::xml_node item = r.append_child("instancesSet").append_child("item");
+    Add(item, "instanceId", i.id);
+    Add(item, "imageId", "ami-0abcdef1234567890");
+    pugi::xml_node st = item.append_child("instanceState");
+    Add(st, "code", absl::StrCat(Ec2StateCode(i.state)));
+    Add(st, "name", i.state);
+    Add(item, "privateDnsName", absl::StrCat("ip-10-0-0-", next_id % 250, ".ec2.internal"));
+    Add(item, "instanceType", i.type);
+    Add(item, "launchTime", "2026-01-01T00:00:00.000Z");
+    pugi::xml_node pl = item.append_child("placement");
+    Add(pl, "availabilityZone", i.az);
+    Add(pl, "tenancy", "default");
+    if (i.spot) Add(item, "instanceLifecycle", "spot");
+    if (!i.tags.empty()) {
+      pugi::xml_node ts = item.append_child("tagSet");
+      for (const auto& [k, v] : i.tags) {
+        pugi::xml_node t = ts.append_child("item");
+        Add(t, "key", k);
+        Add(t, "value", v);
+      }
+    }
+  }
+  return true;
+}
+
+bool FakeAws::Impl::TerminateInstances(Ctx& c, pugi::xml_node root, Fault* f) {
+  std::vector<std::string> ids = ListParam(c.params, "InstanceId");
+  if (ids.empty()) {
+    *f = {"MissingParameter", 400, "The request must contain the parameter InstanceId"};
+    return false;
+  }
+  if (!CheckEc2Ids(ids, f)) return false;
+  pugi::xml_node set = root.append_child("instancesSet");
+  for (const std::string& id : ids) {
+    FakeInstance& i = instances[id];
+    const std::string previous = i.state;
+    if (i.state != "terminated") i.state = "shutting-down";
+    pugi::xml_node item = set.append_child("item");
+    Add(item, "instanceId", id);
+    pugi::xml_node cur = item.append_child("currentState");
+    Add(cur, "code", absl::StrCat(Ec2StateCode(i.state)));
+    Add(cur, "name", i.state);
+    pugi::xml_node prev = item.append_child("previousState");
+    Add(prev, "code", absl::StrCat(Ec2StateCode(previous)));
+    Add(prev, "name", previous);
+    if (!i.group.empty()) {
+      // The group sees its member go and replaces it.
+      const std::string group = i.group;
+      i.group.clear();
+      i.lifecycle_state = "Terminating";
+      Reconcile(group);
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// STS.
+
+bool FakeAws::Impl::AssumeRoleWithWebIdentity(Ctx& c, pugi::xml_node result, Fault* f) {
+  for (const char* key : {"RoleArn", "RoleSessionName", "WebIdentityToken"}) {
+    if (!c.params.count(key)) {
+      *f = {"MissingParameter", 400, absl::StrCat("The request must contain the parameter ", key)};
+      return false;
+    }
+  }
+  const std::string& token = c.params["WebIdentityToken"];
+  const auto& accepted = options.web_identity_tokens;
+  if (std::find(accepted.begin(), accepted.end(), token) == accepted.end()) {
+    *f = {"InvalidIdentityToken", 400, "Incorrect token audience"};
+    return false;
+  }
+  const std::string& role = c.params["RoleArn"];
+  if (!absl::StartsWith(role, "arn:aws:iam::")) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("1 validation error detected: Value '", role,
+                       "' at 'roleArn' failed to satisfy constraint: Member must have length "
+                       "greater than or equal to 20")};
+    return false;
+  }
+  absl::Duration lifetime = options.issued_credentials_lifetime;
+  if (c.params.count("DurationSeconds")) {
+    int s = 0;
+    if (!absl::SimpleAtoi(c.params["DurationSeconds"], &s) || s < 900 || s > 43200) {
+      *f = {"ValidationError", 400,
+            "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint: "
+            "Member must have value between 900 and 43200"};
+      return false;
+    }
+    lifetime = absl::Seconds(s);
+  }
+  IssuedCredentials ic;
+  const std::string akid = "ASIA" + Random("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16);
+  ic.secret = Random("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40);
+  ic.token = "FwoGZXIvYXdzEFAKE" + Random("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 120);
+  ic.expiration = absl::Now() + lifetime;
+  ic.role_arn = role;
+  issued[akid] = ic;
+  const std::string role_name = role.substr(role.rfind('/') + 1);
+  Add(result, "SubjectFromWebIdentityToken", "system:serviceaccount:kube-system:hollowtrees");
+  Add(result, "Audience", "sts.amazonaws.com");
+  pugi::xml_node user = result.append_child("AssumedRoleUser");
+  Add(user, "Arn", absl::StrCat("arn:aws:sts::", kAccount, ":assumed-role/", role_name, "/",
+                                c.params["RoleSessionName"]));
+  Add(user, "AssumedRoleId", absl::StrCat("AROAFAKEROLEID:", c.params["RoleSessionName"]));
+  pugi::xml_node cr = result.append_child("Credentials");
+  Add(cr, "SessionToken", ic.token);
+  Add(cr, "SecretAccessKey", ic.secret);
+  Add(cr, "Expiration", FormatIsoTime(ic.expiration));
+  Add(cr, "AccessKeyId", akid);
+  Add(result, "Provider", "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/FAKE");
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+
+bool FakeAws::Impl::Dispatch(Ctx& c, std::string* body, Fault* f) {
+  pugi::xml_document doc;
+  doc.append_child(pugi::node_declaration).append_attribute("version") = "1.0";
+  const std::string response_name = c.action + "Response";
+  pugi::xml_node root = doc.append_child(response_name.c_str());
+  bool ok = false;
+  if (c.service == "autoscaling") {
+    root.append_attribute("xmlns") = kAsgNs;
+    pugi::xml_node result = root.append_child((c.action + "Result").c_str());
+    if (c.action == "DescribeAutoScalingGroups") {
+      ok = DescribeGroups(c, result, f);
+    } else if (c.action == "DescribeAutoScalingInstances") {
+      ok = DescribeAsgInstances(c, result, f);
+    } else if (c.action == "DetachInstances") {
+      ok = DetachInstances(c, result, f);
+    } else if (c.action == "UpdateAutoScalingGroup") {
+      ok = UpdateGroup(c, result, f);
+      root.remove_child(result);  // this action has no result element
+    } else if (c.action == "SetDesiredCapacity") {
+      ok = SetDesiredCapacity(c, result, f);
+      root.remove_child(result);
+    } else {
+      *f = {"InvalidAction", 400,
+            absl::StrCat("Could not find operation ", c.action, " for version 2011-01-01")};
+      return false;
+    }
+    Add(root.append_child("ResponseMetadata"), "RequestId", c.request_id);
+  } else if (c.service == "ec2") {
+    root.append_attribute("xmlns") = kEc2Ns;
+    Add(root, "requestId", c.request_id);
+    if (c.action == "DescribeInstances") {
+      ok = DescribeInstances(c, root, f);
+    } else if (c.action == "TerminateInstances") {
+      ok = TerminateInstances(c, root, f);
+    } else {
+      *f = {"InvalidAction", 400,
+            absl::StrCat("The action ", c.action, " is not valid for this web service.")};
+      return false;
+    }
+  } else {
+    root.append_attribute("xmlns") = kStsNs;
+    pugi::xml_node result = root.append_child((c.action + "Result").c_str());
+    if (c.action == "AssumeRoleWithWebIdentity") {
+      ok = AssumeRoleWithWebIdentity(c, result, f);
+    } else if (c.action == "GetCallerIdentity") {
+      Add(result, "Arn", absl::StrCat("arn:aws:iam::", kAccount, ":user/hollowtrees-test"));
+      Add(result, "UserId", c.access_key_id);
+      Add(result, "Account", kAccount);
+      ok = true;
+    } else {
+      *f = {"InvalidAction", 400,
+            absl::StrCat("Could not find operation ", c.action, " for version 2011-06-15")};
+      return false;
+    }
+    Add(root.append_child("ResponseMetadata"), "RequestId", c.request_id);
+  }
+  if (ok) *body = ToString(doc);
+  return ok;
+}
+
+void FakeAws::Impl::Handle(const httplib::Request& req, httplib::Response& res) {
+  absl::MutexLock lock(&mu);
+  Ctx ctx;
+  ctx.request_id = NewRequestId();
+  // Parameters from the query string and the form body, like AWS.
+  const size_t q = req.target.find('?');
+  aws::QueryParams params;
+  if (q != std::string::npos) params = aws::FormDecode(req.target.substr(q + 1));
+  if (req.method == "POST") {
+    const std::string ct = absl::AsciiStrToLower(req.get_header_value("Content-Type"));
+    if (!req.body.empty() && !absl::StartsWith(ct, "application/x-www-form-urlencoded")) {
+      res.status = 415;
+      res.set_content("Unsupported Media Type: the Query protocol takes application/x-www-form-urlencoded",
+                      "text/plain");
+      return;
+    }
+    for (auto& kv : aws::FormDecode(req.body)) params.push_back(std::move(kv));
+  }
+  for (auto& [k, v] : params) ctx.params[k] = v;
+  ctx.action = ctx.params["Action"];
+
+  Fault fault;
+  std::string body;
+  bool ok = false;
+  auto authed = Authenticate(req, ctx, &fault);
+  if (authed.ok()) {
+    ctx = *authed;
+    const std::string want_version = ctx.service == "autoscaling" ? "2011-01-01"
+                                     : ctx.service == "ec2"       ? "2016-11-15"
+                                                                  : "2011-06-15";
+    auto inj = faults.find(ctx.action);
+    if (ctx.action.empty()) {
+      fault = {"MissingAction", 400, "The request must contain the parameter Action"};
+    } else if (!ctx.params.count("Version")) {
+      fault = {"MissingParameter", 400, "The request must contain the parameter Version"};
+    } else if (ctx.params["Version"] != want_version) {
+      fault = {"InvalidAction", 400,
+               absl::StrCat("Could not find operation ", ctx.action, " for version ",
+                            ctx.params["Version"])};
+    } else if (inj != faults.end() && inj->second.skip > 0) {
+      --inj->second.skip;
+      ok = Dispatch(ctx, &body, &fault);
+    } else if (inj != faults.end() && inj->second.remaining > 0) {
+      fault = {inj->second.code, inj->second.status, inj->second.message};
+      if (--inj->second.remaining == 0) faults.erase(inj);
+    } else {
+      ok = Dispatch(ctx, &body, &fault);
+    }
+  } else if (ctx.service.empty()) {
+    ctx.service = "autoscaling";  // the error shape of a Query service
+  }
+  FakeCall call{ctx.service, ctx.action, ctx.params, ctx.access_key_id, ok ? "" : fault.code};
+  calls.push_back(std::move(call));
+  if (ok) {
+    res.status = 200;
+    res.set_header("x-amzn-RequestId", ctx.request_id);
+    res.set_content(body, "text/xml");
+    return;
+  }
+  pugi::xml_document doc;
+  doc.append_child(pugi::node_declaration).append_attribute("version") = "1.0";
+  if (ctx.service == "ec2") {
+    pugi::xml_node r = doc.append_child("Response");
+    pugi::xml_node e = r.append_child("Errors").append_child("Error");
+    Add(e, "Code", fault.code);
+    Add(e, "Message", fault.message);
+    Add(r, "RequestID", ctx.request_id);
+  } else {
+    pugi::xml_node r = doc.append_child("ErrorResponse");
+    r.append_attribute("xmlns") = ctx.service == "sts" ? kStsNs : kAsgNs;
+    pugi::xml_node e = r.append_child("Error");
+    Add(e, "Type", fault.status >= 500 ? "Receiver" : "Sender");
+    Add(e, "Code", fault.code);
+    Add(e, "Message", fault.message);
+    Add(r, "RequestId", ctx.request_id);
+  }
+  res.status = fault.status;
+  res.set_header("x-amzn-RequestId", ctx.request_id);
+  res.set_content(ToString(doc), "text/xml");
+}
+
+nlohmann::json FakeAws::Impl::StateJson() {
+  nlohmann::json out = {{"groups", nlohmann::json::array()}, {"instances", nlohmann::json::array()}};
+  for (auto& [name, g] : groups) {
+    out["groups"].push_back({{"name", g.name},
+                             {"min_size", g.min_size},
+                             {"max_size", g.max_size},
+                             {"desired", g.desired},
+                             {"azs", g.azs},
+                             {"mixed_instance_types", g.mixed_instance_types},
+                             {"instances", Members(name)}});
+  }
+  for (const std::string& id : order) {
+    const FakeInstance& i = instances[id];
+    out["instances"].push_back({{"id", i.id},
+                                {"type", i.type},
+                                {"az", i.az},
+                                {"group", i.group},
+                                {"lifecycle_state", i.lifecycle_state},
+                                {"health", i.health},
+                                {"state", i.state},
+                                {"spot", i.spot},
+                                {"tags", i.tags}});
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<FakeAws>> FakeAws::Start(const FakeAwsOptions& options) {
+  std::unique_ptr<FakeAws> fake(new FakeAws());
+  fake->options_ = options;
+  fake->impl_ = std::make_unique<Impl>(options);
+  fake->server_ = std::make_unique<httplib::Server>();
+  http::ConfigureServer(*fake->server_, {.threads = 4});
+  // Idle keep-alive connections must not hold up the fake's shutdown.
+  fake->server_->set_keep_alive_timeout(1);
+  Impl* impl = fake->impl_.get();
+  auto handler = [impl](const httplib::Request& req, httplib::Response& res) {
+    impl->Handle(req, res);
+  };
+  fake->server_->Post("/", handler);
+  fake->server_->Get("/", handler);
+  auto port = http::Bind(*fake->server_, {options.host, options.port});
+  if (!port.ok()) return port.status();
+  fake->port_ = *port;
+  httplib::Server* server = fake->server_.get();
+  fake->thread_ = std::thread([server] { server->listen_after_bind(); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!server->is_running()) {
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("fake AWS did not start");
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return fake;
+}
+
+FakeAws::~FakeAws() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string FakeAws::endpoint() const { return absl::StrCat("http://", options_.host, ":", port_); }
+
+void FakeAws::AddGroup(const FakeGroup& group) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->groups[group.name] = group;
+}
+
+void FakeAws::AddInstance(const FakeInstance& instance) {
+  absl::MutexLock lock(&impl_->mu);
+  FakeInstance i = instance;
+  if (!i.group.empty()) i.tags.emplace("aws:autoscaling:groupName", i.group);
+  if (!impl_->instances.count(i.id)) impl_->order.push_back(i.id);
+  impl_->instances[i.id] = i;
+}
+
+std::optional<FakeGroup> FakeAws::Group(const std::string& name) {
+  absl::MutexLock lock(&impl_->mu);
+  auto it = impl_->groups.find(name);
+  if (it == impl_->groups.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<FakeInstance> FakeAws::Instance(const std::string& id) {
+  absl::MutexLock lock(&impl_->mu);
+  auto it = impl_->instances.find(id);
+  if (it == impl_->instances.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> FakeAws::GroupInstances(const std::string& name) {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->Members(name);
+}
+
+std::vector<std::string> FakeAws::Launched() {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->launched;
+}
+
+void FakeAws::InjectError(const std::string& action, const std::string& code, int http_status,
+                          int count, const std::string& message) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->faults[action] = {code, http_status, count, message};
+}
+
+void FakeAws::InjectErrorAfter(const std::string& action, int skip, const std::string& code,
+                               int http_status, int count) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->faults[action] = {code, http_status, count, "injected fault", skip};
+}
+
+void FakeAws::ExpireSessionTokens() {
+  absl::MutexLock lock(&impl_->mu);
+  for (auto& [k, v] : impl_->issued) v.expired = true;
+}
+
+void FakeAws::AddCredentials(const std::string& access_key_id, const std::string& secret) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->credentials[access_key_id] = secret;
+}
+
+std::vector<FakeCall> FakeAws::Calls() {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->calls;
+}
+
+int FakeAws::CountCalls(const std::string& action, bool successful_only) {
+  absl::MutexLock lock(&impl_->mu);
+  int n = 0;
+  for (const FakeCall& c : impl_->calls) {
+    if (c.action == action && (!successful_only || c.error_code.empty())) ++n;
+  }
+  return n;
+}
+
+void FakeAws::ClearCalls() {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->calls.clear();
+}
+
+nlohmann::json FakeAws::StateJson() {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->StateJson();
+}
+
+absl::Status FakeAws::LoadStateJson(const nlohmann::json& state) {
+  std::vector<FakeGroup> groups;
+  std::vector<FakeInstance> instances;
+  try {
+    for (const auto& g : state.value("groups", nlohmann::json::array())) {
+      FakeGroup fg;
+      fg.name = g.at("name").get<std::string>();
+      fg.min_size = g.value("min_size", 0);
+      fg.max_size = g.value("max_size", 0);
+      fg.desired = g.value("desired", 0);
+      fg.azs = g.value("azs", std::vector<std::string>{"us-east-1a"});
+      fg.mixed_instance_types = g.value("mixed_instance_types", std::vector<std::string>{});
+      groups.push_back(fg);
+    }
+    for (const auto& i : state.value("instances", nlohmann::json::array())) {
+      FakeInstance fi;
+      fi.id = i.at("id").get<std::string>();
+      fi.type = i.value("type", fi.type);
+      fi.az = i.value("az", fi.az);
+      fi.group = i.value("group", "");
+      fi.lifecycle_state = i.value("lifecycle_state", fi.lifecycle_state);
+      fi.health = i.value("health", fi.health);
+      fi.state = i.value("state", fi.state);
+      fi.spot = i.value("spot", true);
+      fi.tags = i.value("tags", std::map<std::string, std::string>{});
+      instances.push_back(fi);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("fake AWS state: ", e.what()));
+  }
+  {
+    absl::MutexLock lock(&impl_->mu);
+    impl_->groups.clear();
+    impl_->instances.clear();
+    impl_->order.clear();
+  }
+  for (const auto& g : groups) AddGroup(g);
+  for (const auto& i : instances) AddInstance(i);
+  return absl::OkStatus();
+}
+
+void FakeAws::EnableControlApi() {
+  Impl* impl = impl_.get();
+  FakeAws* self = this;
+  server_->Get("/control/state", [self](const httplib::Request&, httplib::Response& res) {
+    res.set_content(self->StateJson().dump(), "application/json");
+  });
+  server_->Post("/control/state", [self](const httplib::Request& req, httplib::Response& res) {
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    absl::Status s = j.is_discarded() ? absl::InvalidArgumentError("body is not JSON")
+                                      : self->LoadStateJson(j);
+    res.status = s.ok() ? 200 : 400;
+    res.set_content(s.ok() ? "{}" : nlohmann::json({{"error", std::string(s.message())}}).dump(),
+                    "application/json");
+  });
+  server_->Post("/control/fault", [self](const httplib::Request& req, httplib::Response& res) {
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (!j.is_object() || !j.contains("action") || !j.contains("code")) {
+      res.status = 400;
+      res.set_content(R"({"error":"want {\"action\",\"code\",\"status\",\"count\"}"})",
+                      "application/json");
+      return;
+    }
+    self->InjectError(j.value("action", ""), j.value("code", ""), j.value("status", 400),
+                      j.value("count", 1));
+    res.set_content("{}", "application/json");
+  });
+  server_->Get("/control/calls", [impl](const httplib::Request&, httplib::Response& res) {
+    absl::MutexLock lock(&impl->mu);
+    nlohmann::json out = nlohmann::json::array();
+    for (const FakeCall& c : impl->calls) {
+      out.push_back({{"service", c.service}, {"action", c.action}, {"params", c.params},
+                     {"error", c.error_code}});
+    }
+    res.set_content(out.dump(), "application/json");
+  });
+}
+
+}  // namespace hollowtrees::testing

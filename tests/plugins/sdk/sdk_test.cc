@@ -1,0 +1,180 @@
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "gtest/gtest.h"
+#include "hollowtrees/plugin/v1/plugin.grpc.pb.h"
+#include "plugins/sdk/server.h"
+#include "spdlog/sinks/null_sink.h"
+#include "spdlog/spdlog.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/subprocess.h"
+
+namespace hollowtrees::plugin {
+namespace {
+
+namespace pb = hollowtrees::plugin::v1;
+using ::hollowtrees::testing::IsOk;
+using ::testing::HasSubstr;
+
+class ProbePlugin : public ActionPlugin {
+ public:
+  Result Handle(const Request& req, const Context& ctx) override {
+    last = req;
+    deadline = ctx.deadline;
+    if (req.Label("mode") == "throw") throw std::runtime_error("boom");
+    if (req.Label("mode") == "slow") {
+      started.Notify();
+      while (!release.HasBeenNotified() && !ctx.cancelled()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return Result::Done("slow done");
+    }
+    if (req.Label("mode") == "retry") return Result::Retry("later", absl::Seconds(7));
+    return Result::Done(absl::StrCat("hello ", req.Label("instance_id"), " ",
+                                     req.ParamString("action", "none"), " ",
+                                     req.ParamBool("dry_run", false), " ",
+                                     req.ParamNumber("grace", -1)));
+  }
+  Request last;
+  absl::Time deadline;
+  absl::Notification started, release;
+};
+
+class SdkTest : public ::testing::Test {
+ protected:
+  SdkTest() : logger_("t", std::make_shared<spdlog::sinks::null_sink_mt>()) {}
+  void SetUp() override {
+    auto server = PluginServer::Start(plugin_, {.listen = "127.0.0.1:0"}, logger_);
+    ASSERT_THAT(server, IsOk());
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = pb::ActionPlugin::NewStub(channel_);
+  }
+  pb::HandleRequest Req(const std::string& labels, const std::string& params = "{}") {
+    pb::HandleRequest req;
+    req.set_rule("r");
+    req.set_attempt(2);
+    req.set_flow_id("f");
+    req.mutable_event()->set_id("e1");
+    req.mutable_event()->set_type("prometheus.server.alert.X");
+    req.mutable_event()->set_text_data(absl::StrCat(R"({"status":"firing","labels":)", labels, "}"));
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(params, req.mutable_params()).ok());
+    return req;
+  }
+  grpc::Status Call(const pb::HandleRequest& req, pb::HandleResponse* resp,
+                    absl::Duration timeout = absl::Seconds(5)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+    return stub_->Handle(&ctx, req, resp);
+  }
+
+  spdlog::logger logger_;
+  ProbePlugin plugin_;
+  std::unique_ptr<PluginServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::ActionPlugin::Stub> stub_;
+};
+
+TEST_F(SdkTest, DecodesTheRequestAndAnswers) {
+  pb::HandleResponse resp;
+  ASSERT_TRUE(Call(Req(R"({"instance_id":"i-1"})", R"({"action":"replace","dry_run":true,"grace":10})"),
+                   &resp)
+                  .ok());
+  EXPECT_EQ(resp.outcome(), pb::HandleResponse::OUTCOME_DONE);
+  EXPECT_EQ(resp.message(), "hello i-1 replace 1 10");
+  EXPECT_EQ(plugin_.last.event_id, "e1");
+  EXPECT_EQ(plugin_.last.rule, "r");
+  EXPECT_EQ(plugin_.last.attempt, 2u);
+  EXPECT_EQ(plugin_.last.status, "firing");
+  EXPECT_LT(plugin_.deadline - absl::Now(), absl::Seconds(6));
+  EXPECT_GT(plugin_.deadline - absl::Now(), absl::Seconds(3));
+}
+
+TEST_F(SdkTest, RetryCarriesRetryAfterAndExceptionsBecomeFailures) {
+  pb::HandleResponse resp;
+  ASSERT_TRUE(Call(Req(R"({"mode":"retry"})"), &resp).ok());
+  EXPECT_EQ(resp.outcome(), pb::HandleResponse::OUTCOME_RETRY);
+  EXPECT_EQ(resp.retry_after().seconds(), 7);
+  ASSERT_TRUE(Call(Req(R"({"mode":"throw"})"), &resp).ok());
+  EXPECT_EQ(resp.outcome(), pb::HandleResponse::OUTCOME_FAILED);
+  EXPECT_THAT(resp.message(), HasSubstr("boom"));
+  // Data that is not JSON still reaches the plugin.
+  pb::HandleRequest raw = Req("{}");
+  raw.mutable_event()->set_text_data("not json");
+  ASSERT_TRUE(Call(raw, &resp).ok());
+  EXPECT_TRUE(plugin_.last.data.is_null());
+}
+
+TEST_F(SdkTest, ServesTheStandardHealthService) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (const char* service : {"", "hollowtrees.plugin.v1.ActionPlugin"}) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok()) << service;
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+}
+
+TEST_F(SdkTest, ShutdownLetsTheCallInFlightFinishAndRefusesNewOnes) {
+  pb::HandleResponse slow_resp;
+  grpc::Status slow_status;
+  std::thread caller([&] { slow_status = Call(Req(R"({"mode":"slow"})"), &slow_resp); });
+  ASSERT_TRUE(plugin_.started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  std::thread stopper([&] { server_->Shutdown(absl::Seconds(5)); });
+  absl::SleepFor(absl::Milliseconds(100));
+  plugin_.release.Notify();
+  caller.join();
+  stopper.join();
+  EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
+  EXPECT_EQ(slow_resp.message(), "slow done");
+  pb::HandleResponse resp;
+  EXPECT_EQ(Call(Req("{}"), &resp, absl::Seconds(1)).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(SdkTest, ATakenPortIsAnError) {
+  ProbePlugin other;
+  auto second = PluginServer::Start(other, {.listen = absl::StrCat("127.0.0.1:", server_->port())}, logger_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// The plugin author guide's example binary, driven over gRPC.
+TEST(ExamplePluginTest, TheGuidesExampleWorks) {
+  const std::string out = hollowtrees::testing::MakeTempDir("ht-example") + "/notices.txt";
+  ASSERT_OK_AND_ASSIGN(auto p, hollowtrees::testing::Subprocess::Start(
+                                   {hollowtrees::testing::BinaryPath("ht-example-plugin"), "--listen",
+                                    "127.0.0.1:0", "--out", out}));
+  ASSERT_OK_AND_ASSIGN(std::string port, p->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
+  auto stub = pb::ActionPlugin::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials()));
+  auto call = [&](const std::string& id, const std::string& data) {
+    pb::HandleRequest req;
+    req.mutable_event()->set_id(id);
+    req.mutable_event()->set_text_data(data);
+    pb::HandleResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    EXPECT_TRUE(stub->Handle(&ctx, req, &resp).ok());
+    return resp;
+  };
+  EXPECT_EQ(call("a", R"({"status":"firing","labels":{"instance_id":"i-1"}})").outcome(),
+            pb::HandleResponse::OUTCOME_DONE);
+  EXPECT_EQ(call("a", R"({"status":"firing","labels":{"instance_id":"i-1"}})").message(), "already done");
+  EXPECT_EQ(call("b", R"({"status":"resolved","labels":{"instance_id":"i-1"}})").outcome(),
+            pb::HandleResponse::OUTCOME_SKIPPED);
+  EXPECT_EQ(call("c", R"({"status":"firing","labels":{}})").outcome(), pb::HandleResponse::OUTCOME_FAILED);
+  EXPECT_EQ(*hollowtrees::testing::ReadFileToString(out), "i-1\n");
+  EXPECT_EQ(p->Stop(), 0) << p->Output();
+}
+
+}  // namespace
+}  // namespace hollowtrees::plugin
