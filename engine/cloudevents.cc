@@ -135,6 +135,15 @@ absl::StatusOr<EventPtr> FromJsonObject(const json& obj, absl::Time received) {
 }
 
 absl::StatusOr<json> ParseJsonBody(absl::string_view body) {
+  // nlohmann's parser stops at a NUL byte as if the text ended there, so
+  // "5\0<anything>" would pass and carry its tail along (found by fuzzing).
+  if (const size_t nul = body.find('\0'); nul != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("body is not valid JSON (NUL byte at offset ", nul, ")"));
+  }
+  if (!simdjson::validate_utf8(body.data(), body.size())) {
+    return absl::InvalidArgumentError("body is not valid JSON (not UTF-8)");
+  }
   json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return absl::InvalidArgumentError("body is not valid JSON");
   return parsed;

@@ -87,6 +87,10 @@ absl::StatusOr<JwtClaims> VerifyHs256Jwt(absl::string_view token, absl::string_v
   if (!DecodePart(parts[2], &signature)) {
     return Fail(JwtFailure::kMalformed, failure, "JWT signature is missing or not base64url");
   }
+  // nlohmann's parser takes a NUL byte for the end of the text: refuse them.
+  if (header_text.find('\0') != std::string::npos || claims_text.find('\0') != std::string::npos) {
+    return Fail(JwtFailure::kMalformed, failure, "JWT header or claims contain a NUL byte");
+  }
   const nlohmann::json header = nlohmann::json::parse(header_text, nullptr, false);
   if (header.is_discarded() || !header.is_object()) {
     return Fail(JwtFailure::kMalformed, failure, "JWT header is not a JSON object");

@@ -5,6 +5,7 @@
 #include "engine/alerts.h"
 #include "engine/cloudevents.h"
 #include "engine/config.h"
+#include "engine/jwt.h"
 #include "engine/rfc3339.h"
 #include "engine/ruleset.h"
 #include "gmock/gmock.h"
@@ -115,6 +116,34 @@ TEST(FuzzRegressionTest, BinaryModeAttributesMustBeUtf8) {
   ASSERT_OK_AND_ASSIGN(EventPtr text, ParseBinaryCloudEvent(with("ce-id", "2"), "text/plain", "\xff\xfe", kNow));
   EXPECT_TRUE(text->data_is_binary);
   EXPECT_EQ(RoundTrip(*text).binary_data(), "\xff\xfe");
+}
+
+// Found by a 5-minute cloudevents_binary_fuzzer campaign: nlohmann's parser
+// ends the text at a NUL byte, so a JSON body "5\0<bytes>" passed and its
+// tail, not UTF-8, went to the plugin as text. Bodies (and JWT parts) with a
+// NUL, or not UTF-8, are now refused.
+TEST(FuzzRegressionTest, JsonWithANulByteIsRefused) {
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "/x"}, {"ce-type", "t"}};
+  const std::string nul_body("5\0\xff\xfe", 4);
+  EXPECT_THAT(ParseBinaryCloudEvent(headers, "application/json", nul_body, kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  EXPECT_THAT(ParseBinaryCloudEvent(headers, "", nul_body, kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  EXPECT_THAT(ParseBinaryCloudEvent(headers, "application/json", "\"\xff\"", kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+  const std::string structured =
+      std::string(R"({"specversion":"1.0","id":"1","source":"/x","type":"t"})") + std::string("\0junk", 5);
+  EXPECT_THAT(ParseStructuredCloudEvent(structured, kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL byte")));
+  // JSON bodies without a NUL still pass.
+  ASSERT_OK_AND_ASSIGN(EventPtr ok, ParseBinaryCloudEvent(headers, "application/json", "5", kNow));
+  EXPECT_EQ(RoundTrip(*ok).text_data(), "5");
+  // The JWT verifier parses its parts the same way.
+  JwtFailure failure = JwtFailure::kNone;
+  const std::string token = SignHs256JwtForTesting(std::string("{}\0junk", 7), "k");
+  EXPECT_FALSE(VerifyHs256Jwt(token, "k", {.now = kNow}, &failure).ok());
+  EXPECT_EQ(failure, JwtFailure::kMalformed);
 }
 
 // Found by config_fuzzer: yaml-cpp takes bytes that are not UTF-8; a rule

@@ -633,7 +633,8 @@ TEST(SecretsTest, TheDaemonNeverLogsTokensOrSecrets) {
               IsOk());
   ASSERT_OK_AND_ASSIGN(auto engine,
                        Subprocess::Start({testing::BinaryPath("hollowtrees"), "--config", dir + "/rules.yaml",
-                                          "--listen", "127.0.0.1:0", "--log-level", "trace"},
+                                          "--listen", "127.0.0.1:0", "--log-level", "trace",
+                                          "--shutdown-grace", "1s"},
                                          {}, dir));
   ASSERT_OK_AND_ASSIGN(std::string port, engine->WaitForOutput(R"(listening on [0-9.]+:(\d+))"));
   ASSERT_OK_AND_ASSIGN(auto client, http::NewHttpClient({.base_url = "http://127.0.0.1:" + port}));
@@ -655,7 +656,7 @@ TEST(SecretsTest, TheDaemonNeverLogsTokensOrSecrets) {
   // SIGHUP re-reads the files: the reload is logged, the secrets not.
   engine->Signal(SIGHUP);
   ASSERT_THAT(engine->WaitForOutput("reloaded"), IsOk());
-  EXPECT_EQ(engine->Stop(), 0);
+  EXPECT_EQ(engine->Stop(absl::Seconds(30)), 0);
   const std::string log = engine->Output();
   EXPECT_THAT(log, HasSubstr("authentication on (1 bearer tokens, HS256 JWT)"));
   EXPECT_THAT(log, HasSubstr("refused"));  // the refusals are logged (at debug)...
