@@ -1,5 +1,7 @@
 #include "engine/intake.h"
 
+#include <algorithm>
+
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -24,24 +26,32 @@ bool DedupTable::SeenOrInsert(const std::string& key, absl::Time now) {
   }
   size_.fetch_add(1, std::memory_order_relaxed);
   if (shard.seen.size() > max_per_shard_) {
-    // Full: drop expired entries, then the oldest until back under the bound.
+    // Full: drop the oldest quarter at once (expired entries first, as they
+    // are the oldest), so the O(n) pass is paid once per n/4 inserts, not
+    // per insert.
+    std::vector<absl::Time> times;
+    times.reserve(shard.seen.size());
+    for (const auto& [k, t] : shard.seen) times.push_back(t);
+    auto cut = times.begin() + times.size() / 4;
+    std::nth_element(times.begin(), cut, times.end());
+    const absl::Time cutoff = std::max(*cut, now - window_);
     size_t removed = 0;
     for (auto e = shard.seen.begin(); e != shard.seen.end();) {
-      if (now - e->second > window_) {
+      if (e->second < cutoff && e->first != key) {
         shard.seen.erase(e++);
         ++removed;
       } else {
         ++e;
       }
     }
-    while (shard.seen.size() > max_per_shard_) {
-      auto oldest = shard.seen.begin();
-      for (auto e = shard.seen.begin(); e != shard.seen.end(); ++e) {
-        if (e->second < oldest->second) oldest = e;
+    // Many entries of one instant (one request): drop arbitrary ones.
+    for (auto e = shard.seen.begin(); removed < times.size() / 4 && e != shard.seen.end();) {
+      if (e->first != key) {
+        shard.seen.erase(e++);
+        ++removed;
+      } else {
+        ++e;
       }
-      if (oldest->first == key) break;
-      shard.seen.erase(oldest);
-      ++removed;
     }
     size_.fetch_sub(removed, std::memory_order_relaxed);
   }

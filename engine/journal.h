@@ -73,8 +73,8 @@ class Journal : public FlowStore {
 
   // Commits the events; returns when they are durable. Unavailable on a
   // write error (the caller must not acknowledge them). `seqs`, when given,
-  // receives each event's sequence number (0 for one already journaled),
-  // to pass to EventsDispatched once it is dispatched.
+  // receives each event's sequence number, to pass to EventsDispatched once
+  // it is dispatched.
   absl::Status AppendEvents(const std::vector<EventPtr>& events, std::vector<int64_t>* seqs = nullptr);
 
   // FlowStore.

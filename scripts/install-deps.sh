@@ -15,6 +15,7 @@ build_pkgs=(
 )
 test_pkgs=(
   prometheus prometheus-alertmanager awscli python3-botocore python3 openssl curl kubectl
+  python3-yaml
   clang-14 libclang-rt-14-dev
 )
 

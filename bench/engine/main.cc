@@ -52,6 +52,8 @@ ABSL_FLAG(std::string, engine, "", "the hollowtrees binary (default: next to thi
 ABSL_FLAG(std::string, alertmanager, "/usr/bin/prometheus-alertmanager",
           "the Alertmanager binary; empty: measure the engine only");
 ABSL_FLAG(std::string, only, "", "measure only this receiver: hollowtrees or alertmanager");
+ABSL_FLAG(std::string, journal, "both",
+          "the engine without a journal (off), with one under the temp dir (on), or both");
 ABSL_FLAG(bool, keep_files, false, "keep the temp dir (configs, logs, data) afterwards");
 
 namespace hollowtrees::bench {
@@ -203,7 +205,7 @@ absl::StatusOr<Receiver> StartReceiver(std::string name, std::vector<std::string
 }
 
 absl::StatusOr<Receiver> StartEngine(const std::string& binary, const std::string& dir,
-                                     int plugin_port) {
+                                     int plugin_port, bool journal) {
   const std::string config = dir + "/hollowtrees.yaml";
   absl::Status s = testing::WriteStringToFile(config, absl::StrCat(R"(# ht-engine-bench
 action_plugins:
@@ -217,10 +219,16 @@ rules:
       - cluster_name: "bench"
 )"));
   if (!s.ok()) return s;
-  std::filesystem::create_directories(dir + "/engine-data");
-  auto r = StartReceiver("hollowtrees",
-                         {binary, "--config", config, "--listen", "127.0.0.1:0", "--data-dir",
-                          dir + "/engine-data", "--log-level", "info"},
+  std::vector<std::string> argv = {binary, "--config", config, "--listen", "127.0.0.1:0",
+                                   "--log-level", "info"};
+  if (journal) {
+    // A fresh journal per run, on the same disk as the temp dir.
+    const std::string data = dir + "/engine-data-" + std::to_string(absl::ToUnixMicros(absl::Now()));
+    std::filesystem::create_directories(data);
+    argv.push_back("--data-dir");
+    argv.push_back(data);
+  }
+  auto r = StartReceiver(journal ? "hollowtrees+journal" : "hollowtrees", argv,
                          R"(listening on 127\.0\.0\.1:(\d+))", "/readyz", dir);
   if (r.ok()) {
     r->received_metric = "hollowtrees_events_received_total";
@@ -377,22 +385,33 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
   return f;
 }
 
-void PrintTable(const Figures* e, const Figures* am) {
-  auto row = [](const std::string& what, const std::string& engine, const std::string& other,
+// One column per receiver measured, in the order given; `engine` and `am`
+// (may be null) are the columns the targets compare.
+void PrintTable(const std::vector<std::pair<std::string, const Figures*>>& cols, const Figures* e,
+                const Figures* am) {
+  auto row = [](const std::string& what, const std::vector<std::string>& cells,
                 const std::string& target) {
-    printf("%-40s %18s %18s   %s\n", what.c_str(), engine.c_str(), other.c_str(), target.c_str());
+    printf("%-40s", what.c_str());
+    for (const auto& c : cells) printf(" %20s", c.c_str());
+    printf("   %s\n", target.c_str());
   };
   // One cell per receiver: "-" when it was not measured.
   using Cell = std::function<std::string(const Figures&)>;
   auto both = [&](const std::string& what, const Cell& cell, const std::string& target,
                   bool engine_only = false) {
-    row(what, e ? cell(*e) : "-", engine_only ? "n/a" : (am ? cell(*am) : "-"), target);
+    std::vector<std::string> cells;
+    for (const auto& [name, f] : cols) {
+      cells.push_back(f == nullptr ? "-" : (engine_only && f == am) ? "n/a" : cell(*f));
+    }
+    row(what, cells, target);
   };
   auto ms = [](double us) { return us < 0 ? std::string("-") : Ms(us); };
   auto mb = [](double v) { return v < 0 ? std::string("-") : absl::StrFormat("%.1f", v); };
   const double rate = absl::GetFlag(FLAGS_rate);
   printf("\n");
-  row("", e ? "hollowtrees" : "(skipped)", am ? "alertmanager" : "(skipped)", "target");
+  std::vector<std::string> names;
+  for (const auto& [name, f] : cols) names.push_back(name);
+  row("", names, "target");
   both("accepted alerts/s (closed loop)",
        [](const Figures& f) { return absl::StrFormat("%.0f", f.alerts_per_s); },
        e && am && am->alerts_per_s > 0
@@ -435,8 +454,8 @@ void PrintTable(const Figures* e, const Figures* am) {
        },
        "equal");
   both("exit code on SIGTERM", [](const Figures& f) { return absl::StrCat(f.exit_code); }, "0");
-  for (const auto& [name, f] : {std::pair{"hollowtrees", e}, std::pair{"alertmanager", am}}) {
-    if (f != nullptr && !f->errors.empty()) printf("\n%s problems:\n%s", name, f->errors.c_str());
+  for (const auto& [name, f] : cols) {
+    if (f != nullptr && !f->errors.empty()) printf("\n%s problems:\n%s", name.c_str(), f->errors.c_str());
   }
 }
 
@@ -453,6 +472,11 @@ int Main(int argc, char** argv) {
     return 2;
   }
   const bool run_engine = only != "alertmanager";
+  const std::string journal_flag = absl::GetFlag(FLAGS_journal);
+  if (journal_flag != "on" && journal_flag != "off" && journal_flag != "both") {
+    fprintf(stderr, "ht-engine-bench: --journal must be on, off or both\n");
+    return 2;
+  }
   std::string engine_bin = absl::GetFlag(FLAGS_engine);
   if (engine_bin.empty()) {
     engine_bin = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "hollowtrees")
@@ -497,17 +521,23 @@ int Main(int argc, char** argv) {
   fflush(stdout);
 
   std::atomic<uint64_t> next_seq{0};
-  std::optional<Figures> engine_figures;
-  if (run_engine) {
-    auto engine = StartEngine(engine_bin, dir, (*server)->port());
+  // Without and with the journal, as asked (--journal off, on, both).
+  std::vector<bool> journal_modes;
+  if (journal_flag == "off" || journal_flag == "both") journal_modes.push_back(false);
+  if (journal_flag == "on" || journal_flag == "both") journal_modes.push_back(true);
+  std::vector<std::pair<std::string, Figures>> engine_runs;
+  for (bool journal : run_engine ? journal_modes : std::vector<bool>{}) {
+    auto engine = StartEngine(engine_bin, dir, (*server)->port(), journal);
     if (!engine.ok()) {
       fprintf(stderr, "ht-engine-bench: cannot start the engine: %s\n",
               std::string(engine.status().message()).c_str());
       return 1;
     }
-    printf("measuring hollowtrees (pid %d, port %d)...\n", engine->process->pid(), engine->port);
+    printf("measuring %s (pid %d, port %d)...\n", engine->name.c_str(), engine->process->pid(),
+           engine->port);
     fflush(stdout);
-    engine_figures = Measure(*engine, next_seq, &plugin);
+    const std::string name = engine->name;
+    engine_runs.emplace_back(name, Measure(*engine, next_seq, &plugin));
   }
 
   std::optional<Figures> am_figures;
@@ -524,9 +554,13 @@ int Main(int argc, char** argv) {
   }
   (*server)->Shutdown(absl::Seconds(1));
 
-  PrintTable(engine_figures ? &*engine_figures : nullptr, am_figures ? &*am_figures : nullptr);
-  const bool clean = (!engine_figures || engine_figures->errors.empty()) &&
-                     (!am_figures || am_figures->errors.empty());
+  std::vector<std::pair<std::string, const Figures*>> cols;
+  for (const auto& [name, f] : engine_runs) cols.emplace_back(name, &f);
+  if (am_figures) cols.emplace_back("alertmanager", &*am_figures);
+  PrintTable(cols, engine_runs.empty() ? nullptr : &engine_runs.front().second,
+             am_figures ? &*am_figures : nullptr);
+  bool clean = !am_figures || am_figures->errors.empty();
+  for (const auto& [name, f] : engine_runs) clean = clean && f.errors.empty();
   if (!absl::GetFlag(FLAGS_keep_files) && clean) {
     std::filesystem::remove_all(dir);
   } else {

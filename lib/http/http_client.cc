@@ -61,6 +61,69 @@ class HttplibClient : public HttpClient {
       : options_(std::move(options)), url_(std::move(url)), cas_(std::move(cas)),
         cert_(std::move(cert)), key_(std::move(key)) {}
 
+  absl::StatusOr<HttpResponse> SendStreaming(const HttpRequest& request,
+                                             const std::function<bool(absl::string_view)>& on_data,
+                                             StreamCancel* cancel) override {
+    // A dedicated connection: stop() on it must not disturb pooled ones.
+    std::unique_ptr<httplib::ClientImpl> conn = Connect();
+    const absl::Duration timeout =
+        request.timeout > absl::ZeroDuration() ? request.timeout : options_.timeout;
+    conn->set_read_timeout(absl::ToChronoMicroseconds(timeout));
+    conn->set_write_timeout(absl::ToChronoMicroseconds(timeout));
+    httplib::Request req;
+    req.method = request.method;
+    req.path = url_.path + request.path;
+    for (const auto& [k, v] : request.headers) req.headers.emplace(k, v);
+    if (!request.body.empty()) {
+      req.body = request.body;
+      if (!request.content_type.empty()) req.headers.emplace("Content-Type", request.content_type);
+    }
+    HttpResponse out;
+    bool success_status = false;
+    req.response_handler = [&](const httplib::Response& r) {
+      out.status = r.status;
+      for (const auto& [k, v] : r.headers) out.headers.emplace_back(k, v);
+      success_status = r.status >= 200 && r.status < 300;
+      return true;
+    };
+    bool stopped_by_caller = false;
+    req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+      if (!success_status) {
+        out.body.append(data, len);
+        return true;
+      }
+      if (!on_data(absl::string_view(data, len))) {
+        stopped_by_caller = true;
+        return false;
+      }
+      return true;
+    };
+    httplib::ClientImpl* raw = conn.get();
+    if (cancel != nullptr) {
+      cancel->SetInterrupt([raw] { raw->stop(); });
+      // Cancelled before the interrupt was in place: stop() would have found
+      // no socket yet. (A Cancel() between here and the connect is bounded by
+      // the read timeout.)
+      if (cancel->cancelled()) {
+        cancel->ClearInterrupt();
+        return absl::CancelledError(absl::StrCat(request.method, " ", req.path, ": cancelled"));
+      }
+    }
+    httplib::Result res = conn->send(req);
+    if (cancel != nullptr) cancel->ClearInterrupt();
+    if (cancel != nullptr && cancel->cancelled()) {
+      return absl::CancelledError(absl::StrCat(request.method, " ", req.path, ": cancelled"));
+    }
+    if (!res) {
+      if (stopped_by_caller && out.status != 0) return out;
+      const std::string why = httplib::to_string(res.error());
+      return absl::UnavailableError(absl::StrCat(request.method, " ", url_.scheme, "://",
+                                                 url_.host, ":", url_.port, req.path, ": ", why));
+    }
+    out.status = res->status;
+    return out;
+  }
+
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
     std::unique_ptr<httplib::ClientImpl> conn = Acquire();
     const absl::Duration timeout =
@@ -147,6 +210,35 @@ class HttplibClient : public HttpClient {
 };
 
 }  // namespace
+
+// The interrupt runs under the lock so that ClearInterrupt() (and the end of
+// the request that owns the connection) waits for it to finish.
+void StreamCancel::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  if (interrupt_) interrupt_();
+}
+
+bool StreamCancel::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+void StreamCancel::SetInterrupt(std::function<void()> interrupt) {
+  std::lock_guard<std::mutex> lock(mu_);
+  interrupt_ = std::move(interrupt);
+}
+
+void StreamCancel::ClearInterrupt() {
+  std::lock_guard<std::mutex> lock(mu_);
+  interrupt_ = nullptr;
+}
+
+absl::StatusOr<HttpResponse> HttpClient::SendStreaming(
+    const HttpRequest& request, const std::function<bool(absl::string_view)>& on_data,
+    StreamCancel* cancel) {
+  return absl::UnimplementedError("this HTTP client does not stream responses");
+}
 
 std::string HttpResponse::Header(absl::string_view name) const {
   for (const auto& [k, v] : headers) {

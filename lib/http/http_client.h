@@ -3,7 +3,9 @@
 // Outbound HTTP(S), behind a narrow interface so that components (Kubernetes
 // and AWS clients, the exporter) can be tested against fakes.
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,6 +66,25 @@ struct HttpClientOptions {
   int max_idle_connections = 16;
 };
 
+// Ends a streaming request (SendStreaming) from another thread: Cancel()
+// interrupts a read that is waiting for data. Thread-safe; once cancelled it
+// stays cancelled, and a request started with it afterwards ends at once.
+// One request at a time per StreamCancel.
+class StreamCancel {
+ public:
+  void Cancel();
+  bool cancelled() const;
+  // For implementations: `interrupt` is run by Cancel(), under a lock that
+  // ClearInterrupt() also takes, so it never runs after ClearInterrupt().
+  void SetInterrupt(std::function<void()> interrupt);
+  void ClearInterrupt();
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  std::function<void()> interrupt_;
+};
+
 // Sends requests. Implementations are thread-safe: concurrent Send() calls
 // use separate connections.
 class HttpClient {
@@ -72,6 +93,17 @@ class HttpClient {
   // Any HTTP status is a response (OK status); transport failures (refused,
   // timed out, TLS) are Unavailable, naming the URL and the cause.
   virtual absl::StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
+
+  // A request whose response body is handed over piece by piece as it
+  // arrives (Kubernetes watches, chunked streams). `request.timeout` bounds
+  // each wait for data, not the whole request. `on_data` returning false ends
+  // the request. Returns the response with its status and headers (the body
+  // left empty when it went to `on_data`; for non-2xx statuses the body is
+  // collected instead). Cancelled when `cancel` (optional) is cancelled:
+  // Cancelled status. Default: Unimplemented.
+  virtual absl::StatusOr<HttpResponse> SendStreaming(
+      const HttpRequest& request, const std::function<bool(absl::string_view)>& on_data,
+      StreamCancel* cancel = nullptr);
 };
 
 // A client over cpp-httplib with OpenSSL, keeping a pool of keep-alive

@@ -35,6 +35,13 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view text) {
 
 void ConfigureServer(httplib::Server& server, const ServerOptions& options) {
   server.set_tcp_nodelay(true);
+  // cpp-httplib's default sets SO_REUSEPORT, with which a second server on a
+  // taken port binds without error and shares the traffic. Only
+  // SO_REUSEADDR (restart while old connections linger in TIME_WAIT).
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   const int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_payload_max_length(options.max_body_bytes);

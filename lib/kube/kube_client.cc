@@ -159,4 +159,28 @@ absl::StatusOr<nlohmann::json> KubeClient::Delete(absl::string_view path,
   return Request("DELETE", path, options.dump(), "application/json");
 }
 
+absl::Status KubeClient::Stream(absl::string_view path, absl::Duration idle_timeout,
+                                const std::function<bool(absl::string_view)>& on_data,
+                                http::StreamCancel* cancel) {
+  const std::string what = absl::StrCat("GET ", path);
+  http::HttpRequest req;
+  req.method = "GET";
+  req.path = std::string(path);
+  req.timeout = idle_timeout;
+  req.headers.emplace_back("Accept", "application/json");
+  req.headers.emplace_back("User-Agent", options_.user_agent);
+  auto auth = credentials_->Authorization();
+  if (!auth.ok()) {
+    return absl::Status(auth.status().code(), absl::StrCat(what, ": ", auth.status().message()));
+  }
+  if (!auth->empty()) req.headers.emplace_back("Authorization", *auth);
+  requests_sent_.fetch_add(1);
+  HT_ASSIGN_OR_RETURN(http::HttpResponse resp, http_->SendStreaming(req, on_data, cancel));
+  if (resp.status == 401) credentials_->Invalidate();
+  if (resp.status < 200 || resp.status >= 300) {
+    return KubeStatusError(resp.status, resp.body, what);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace hollowtrees::kube

@@ -6,6 +6,7 @@
 // build paths (ResourcePath) and read the JSON they need.
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,6 +75,15 @@ class KubeClient {
   absl::StatusOr<nlohmann::json> Request(absl::string_view method, absl::string_view path,
                                          const std::string& body = "",
                                          absl::string_view content_type = "");
+
+  // A streaming GET (watches, `?watch=1`), authenticated like Request():
+  // `on_data` gets the body as it arrives and may return false to end it.
+  // `idle_timeout` bounds each wait for data. A non-2xx answer is its
+  // KubeStatusError (a 401 also drops cached credentials for the next call);
+  // Cancelled when `cancel` fires. Added for watch.h.
+  absl::Status Stream(absl::string_view path, absl::Duration idle_timeout,
+                      const std::function<bool(absl::string_view)>& on_data,
+                      http::StreamCancel* cancel = nullptr);
 
   // Requests sent so far (retries included).
   int64_t requests_sent() const { return requests_sent_.load(); }

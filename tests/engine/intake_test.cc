@@ -360,6 +360,10 @@ TEST(DedupTableTest, StaysWithinItsBound) {
   for (int i = 0; i < 20000; ++i) t.SeenOrInsert(absl::StrCat("k", i), kNow + absl::Milliseconds(i));
   EXPECT_LE(t.size(), 64u * 16u + 64u);
   EXPECT_TRUE(t.SeenOrInsert("k19999", kNow + absl::Seconds(30))) << "the newest stay";
+  // All at one instant (one big request): still bounded.
+  DedupTable same(64 * 16, absl::Hours(1));
+  for (int i = 0; i < 20000; ++i) same.SeenOrInsert(absl::StrCat("s", i), kNow);
+  EXPECT_LE(same.size(), 64u * 16u + 64u);
 }
 
 class BackpressureTest : public ::testing::Test {

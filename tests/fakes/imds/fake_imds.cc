@@ -41,6 +41,7 @@ class FakeImds::Impl {
   ImdsMode mode ABSL_GUARDED_BY(mu);
   std::map<std::string, absl::Time> tokens ABSL_GUARDED_BY(mu);
   std::optional<std::pair<std::string, absl::Time>> spot ABSL_GUARDED_BY(mu);
+  std::optional<std::string> raw_spot ABSL_GUARDED_BY(mu);
   std::optional<absl::Time> rebalance ABSL_GUARDED_BY(mu);
   std::string role ABSL_GUARDED_BY(mu);
   FakeRoleCredentials role_credentials ABSL_GUARDED_BY(mu);
@@ -73,7 +74,7 @@ std::optional<std::string> FakeImds::Impl::MetaData(const std::string& path) {
   if (path == "" || path == "/") {
     std::string listing =
         "ami-id\nevents/\nhostname\niam/\ninstance-id\ninstance-type\nlocal-ipv4\nplacement/\n";
-    if (spot) listing += "spot/\n";
+    if (spot || raw_spot) listing += "spot/\n";
     return listing;
   }
   if (path == "instance-id") return options.instance_id;
@@ -91,6 +92,7 @@ std::optional<std::string> FakeImds::Impl::MetaData(const std::string& path) {
   if (path == "placement/region") return region;
   if (path == "placement/" || path == "placement") return "availability-zone\nregion\n";
   if (path == "spot/instance-action") {
+    if (raw_spot) return *raw_spot;
     if (!spot) return std::nullopt;
     return nlohmann::json({{"action", spot->first}, {"time", Iso(spot->second)}}).dump();
   }
@@ -261,6 +263,11 @@ void FakeImds::SetSpotAction(const std::string& action, absl::Time time) {
 void FakeImds::ClearSpotAction() {
   absl::MutexLock lock(&impl_->mu);
   impl_->spot.reset();
+  impl_->raw_spot.reset();
+}
+void FakeImds::SetRawSpotAction(const std::string& body) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->raw_spot = body;
 }
 void FakeImds::SetRebalance(absl::Time notice_time) {
   absl::MutexLock lock(&impl_->mu);

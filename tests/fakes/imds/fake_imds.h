@@ -70,6 +70,9 @@ class FakeImds {
   // The spot notice: action terminate/stop/hibernate at `time`.
   void SetSpotAction(const std::string& action, absl::Time time);
   void ClearSpotAction();
+  // Serves `body` as spot/instance-action verbatim (e.g. malformed JSON, to
+  // test a client's handling); ClearSpotAction() removes it.
+  void SetRawSpotAction(const std::string& body);
   void SetRebalance(absl::Time notice_time);
   void ClearRebalance();
   // The instance profile; an empty role name removes it.

@@ -18,6 +18,7 @@
 #include "lib/common/status_macros.h"
 #include "lib/http/server_util.h"
 #include "lib/kube/label_selector.h"
+#include "tests/fakes/kube/configmaps.h"
 
 namespace hollowtrees::testing {
 
@@ -209,6 +210,8 @@ class FakeApiServer::Impl {
   }
 
   const FakeApiServerOptions options_;
+  // ConfigMaps (with watch) live in configmaps.cc.
+  FakeConfigMaps configmaps_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 
@@ -536,6 +539,10 @@ class FakeApiServer::Impl {
     if (!Authenticated(req)) {
       reply = {401, StatusBody(401, "Unauthorized", "Unauthorized")};
       Count(req.method, "unauthorized");
+    } else if (FakeConfigMaps::Handles(req.path)) {
+      Count(req.method, "configmaps");
+      configmaps_.Serve(req, res);
+      return;
     } else {
       reply = Route(req);
     }
@@ -733,6 +740,15 @@ class FakeApiServer::Impl {
                                {"verbs", {"create"}}});
         }
       }
+    }
+    if (group.empty()) {  // served by configmaps.cc
+      resources.push_back({{"name", "configmaps"},
+                           {"singularName", "configmap"},
+                           {"namespaced", true},
+                           {"kind", "ConfigMap"},
+                           {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}},
+                           {"shortNames", {"cm"}},
+                           {"storageVersionHash", "fake"}});
     }
     return {{"kind", "APIResourceList"},
             {"apiVersion", "v1"},
@@ -1208,6 +1224,7 @@ FakeApiServer::~FakeApiServer() { Stop(); }
 
 void FakeApiServer::Stop() {
   if (impl_ && impl_->server_) {
+    impl_->configmaps_.Shutdown();
     impl_->server_->stop();
     if (impl_->thread_.joinable()) impl_->thread_.join();
   }
@@ -1376,5 +1393,7 @@ void FakeApiServer::ResetRequestCounts() {
   impl_->total_requests_ = 0;
   impl_->counts_.clear();
 }
+
+FakeConfigMaps& FakeApiServer::configmaps() { return impl_->configmaps_; }
 
 }  // namespace hollowtrees::testing

@@ -29,7 +29,8 @@
 //   selectors 400, name mismatches 400, stale resourceVersion 409.
 // Deviations: strategic-merge patches are applied as JSON merge patches
 // (identical for the fields drains touch: spec.unschedulable, spec.taints,
-// metadata.labels/annotations); no watch; no protobuf.
+// metadata.labels/annotations); no watch except for ConfigMaps
+// (configmaps.h); no protobuf.
 //
 // Thread-safe. Time is the real clock (pods terminate in real time).
 
@@ -43,6 +44,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "tests/fakes/kube/configmaps.h"
 
 namespace httplib {
 class Server;
@@ -116,6 +118,9 @@ class FakeApiServer {
   absl::Status ReplacePodWithNewUid(const std::string& ns, const std::string& name);
   // Changes a budget's minAvailable (to let a blocked eviction through).
   absl::Status SetPdbMinAvailable(const std::string& ns, const std::string& name, int value);
+
+  // ConfigMaps, with watch (tests/fakes/kube/configmaps.h): state and faults.
+  FakeConfigMaps& configmaps();
 
   // Requests served (authenticated or not), total and by "METHOD kind" where
   // kind is the resource or subresource ("GET pods", "POST eviction").

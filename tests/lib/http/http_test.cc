@@ -73,6 +73,15 @@ TEST(HttpClientTest, TalksToALocalServerAndReportsRefusal) {
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("127.0.0.1")));
 }
 
+TEST(ServerTest, ATakenPortIsAnErrorNotAShare) {
+  httplib::Server first, second;
+  ConfigureServer(first, {});
+  ConfigureServer(second, {});
+  ASSERT_OK_AND_ASSIGN(int port, Bind(first, {"127.0.0.1", 0}));
+  EXPECT_THAT(Bind(second, {"127.0.0.1", port}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("address in use")));
+}
+
 TEST(HttpClientTest, RejectsUnreadableTlsMaterial) {
   EXPECT_THAT(NewHttpClient({.base_url = "https://127.0.0.1:1", .tls = {.ca_file = "/nonexistent"}}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nonexistent")));

@@ -1,0 +1,286 @@
+#include "lib/kube/watch.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "lib/common/logging.h"
+#include "lib/common/status_macros.h"
+
+namespace hollowtrees::kube {
+
+using nlohmann::json;
+
+std::string ObjectKey(const json& object) {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object()) {
+    return "";
+  }
+  const json& md = object["metadata"];
+  const std::string name = md.value("name", "");
+  const std::string ns = md.value("namespace", "");
+  return ns.empty() ? name : absl::StrCat(ns, "/", name);
+}
+
+absl::Status WatchDecoder::Feed(absl::string_view data,
+                                const std::function<void(WatchEvent)>& on_event) {
+  pending_.append(data.data(), data.size());
+  size_t start = 0;
+  absl::Status status;
+  while (status.ok()) {
+    const size_t nl = pending_.find('\n', start);
+    if (nl == std::string::npos) break;
+    absl::string_view line(pending_.data() + start, nl - start);
+    start = nl + 1;
+    if (line.empty() || line == "\r") continue;
+    json j = json::parse(line.begin(), line.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("watch stream: not an event: ", line.substr(0, 200)));
+      break;
+    }
+    WatchEvent ev;
+    ev.type = j["type"].get<std::string>();
+    if (j.contains("object")) ev.object = std::move(j["object"]);
+    on_event(std::move(ev));
+  }
+  pending_.erase(0, start);
+  return status;
+}
+
+WatchCache::WatchCache(KubeClient& client, WatchCacheOptions options,
+                       std::shared_ptr<spdlog::logger> logger)
+    : client_(client), options_(std::move(options)), logger_(std::move(logger)),
+      objects_(std::make_shared<const ObjectMap>()) {}
+
+WatchCache::~WatchCache() { Stop(); }
+
+void WatchCache::SetOnChange(std::function<void(const ObjectMap&)> on_change) {
+  on_change_ = std::move(on_change);
+}
+
+void WatchCache::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void WatchCache::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (cancel_ != nullptr) cancel_->Cancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool WatchCache::synced() const {
+  absl::MutexLock lock(&mu_);
+  return synced_;
+}
+
+bool WatchCache::WaitForSync(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(
+                           +[](const bool* s) { return *s; }, &synced_),
+                       timeout);
+  return synced_;
+}
+
+std::shared_ptr<const ObjectMap> WatchCache::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return objects_;
+}
+
+std::optional<json> WatchCache::Get(const std::string& key) const {
+  auto snap = Snapshot();
+  auto it = snap->find(key);
+  if (it == snap->end()) return std::nullopt;
+  return it->second;
+}
+
+std::string WatchCache::resource_version() const {
+  absl::MutexLock lock(&mu_);
+  return resource_version_;
+}
+
+WatchCache::Stats WatchCache::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+bool WatchCache::Backoff(int failures) {
+  absl::Duration d = options_.min_backoff;
+  for (int i = 1; i < failures && d < options_.max_backoff; ++i) d *= 2;
+  d = std::min(d, options_.max_backoff);
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  d += absl::Nanoseconds(static_cast<int64_t>(std::uniform_real_distribution<double>(0, 0.5)(rng) *
+                                              absl::ToDoubleNanoseconds(d)));
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  return !stopping_;
+}
+
+absl::Status WatchCache::List() {
+  ListOptions lo;
+  lo.label_selector = options_.label_selector;
+  lo.field_selector = options_.field_selector;
+  HT_ASSIGN_OR_RETURN(json list, client_.List(options_.path, lo));
+  auto fresh = std::make_shared<ObjectMap>();
+  if (list.contains("items") && list["items"].is_array()) {
+    for (auto& item : list["items"]) {
+      const std::string key = ObjectKey(item);
+      if (!key.empty()) (*fresh)[key] = std::move(item);
+    }
+  }
+  std::string rv;
+  if (list.contains("metadata") && list["metadata"].is_object()) {
+    rv = list["metadata"].value("resourceVersion", "");
+  }
+  std::shared_ptr<const ObjectMap> snap;
+  {
+    absl::MutexLock lock(&mu_);
+    objects_ = fresh;
+    snap = fresh;
+    resource_version_ = rv;
+    synced_ = true;
+    ++stats_.lists;
+  }
+  if (on_change_) on_change_(*snap);
+  return absl::OkStatus();
+}
+
+void WatchCache::Apply(const WatchEvent& event, bool& changed) {
+  const json& obj = event.object;
+  std::string rv;
+  if (obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object()) {
+    rv = obj["metadata"].value("resourceVersion", "");
+  }
+  ++stats_.events;
+  if (event.type == "BOOKMARK") {
+    if (!rv.empty()) resource_version_ = rv;
+    return;
+  }
+  const std::string key = ObjectKey(obj);
+  if (key.empty()) return;
+  auto next = std::make_shared<ObjectMap>(*objects_);
+  if (event.type == "DELETED") {
+    next->erase(key);
+  } else {
+    (*next)[key] = obj;
+  }
+  objects_ = std::move(next);
+  if (!rv.empty()) resource_version_ = rv;
+  changed = true;
+}
+
+absl::Status WatchCache::Watch() {
+  std::string query = absl::StrCat("?watch=1&allowWatchBookmarks=true&timeoutSeconds=",
+                                   absl::ToInt64Seconds(options_.watch_timeout));
+  if (!options_.label_selector.empty()) {
+    absl::StrAppend(&query, "&labelSelector=", QueryEscape(options_.label_selector));
+  }
+  if (!options_.field_selector.empty()) {
+    absl::StrAppend(&query, "&fieldSelector=", QueryEscape(options_.field_selector));
+  }
+  http::StreamCancel cancel;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::CancelledError("stopping");
+    absl::StrAppend(&query, "&resourceVersion=", QueryEscape(resource_version_));
+    cancel_ = &cancel;
+    ++stats_.watches;
+  }
+  WatchDecoder decoder;
+  absl::Status stream_error;
+  const absl::Duration idle = options_.idle_timeout > absl::ZeroDuration()
+                                  ? options_.idle_timeout
+                                  : options_.watch_timeout + absl::Seconds(30);
+  absl::Status s = client_.Stream(
+      absl::StrCat(options_.path, query), idle, [&](absl::string_view data) {
+        absl::Status fed = decoder.Feed(data, [&](WatchEvent ev) {
+          if (!stream_error.ok()) return;
+          if (ev.type == "ERROR") {
+            const int code = ev.object.is_object() ? ev.object.value("code", 0) : 0;
+            const std::string msg = ev.object.is_object() ? ev.object.value("message", "") : "";
+            stream_error = code == 410
+                               ? absl::FailedPreconditionError(absl::StrCat("watch expired: ", msg))
+                               : absl::UnavailableError(absl::StrCat("watch error ", code, ": ", msg));
+            return;
+          }
+          std::shared_ptr<const ObjectMap> snap;
+          {
+            absl::MutexLock lock(&mu_);
+            bool changed = false;
+            Apply(ev, changed);
+            if (changed) snap = objects_;
+          }
+          if (snap && on_change_) on_change_(*snap);
+        });
+        if (!fed.ok() && stream_error.ok()) stream_error = fed;
+        return stream_error.ok();
+      },
+      &cancel);
+  {
+    absl::MutexLock lock(&mu_);
+    cancel_ = nullptr;
+  }
+  if (!stream_error.ok()) return stream_error;
+  return s;
+}
+
+void WatchCache::Run() {
+  int failures = 0;
+  bool need_list = true;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    if (need_list) {
+      absl::Status s = List();
+      if (!s.ok()) {
+        {
+          absl::MutexLock lock(&mu_);
+          ++stats_.errors;
+        }
+        ++failures;
+        logger_->warn("list {}: {}; retrying", options_.path, s);
+        if (!Backoff(failures)) return;
+        continue;
+      }
+      need_list = false;
+      failures = 0;
+    }
+    absl::Status s = Watch();
+    if (s.ok()) {
+      failures = 0;  // ended by the server's timeout: resume from the last version
+      continue;
+    }
+    if (absl::IsCancelled(s)) return;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      if (absl::IsFailedPrecondition(s)) {
+        ++stats_.expired;
+      } else {
+        ++stats_.errors;
+      }
+    }
+    if (absl::IsFailedPrecondition(s)) {
+      // 410: our resourceVersion is older than the server keeps. List again
+      // at once (no backoff: this is the normal way back).
+      logger_->info("watch {}: {}; listing again", options_.path, s);
+      need_list = true;
+      continue;
+    }
+    ++failures;
+    if (absl::IsUnavailable(s)) {
+      // A dropped connection or unreachable server: watch again from the
+      // last version after a backoff (a 410 then will lead to a LIST).
+      logger_->warn("watch {}: {}; watching again after backoff", options_.path, s);
+    } else {
+      logger_->warn("watch {}: {}; listing again after backoff", options_.path, s);
+      need_list = true;
+    }
+    if (!Backoff(failures)) return;
+  }
+}
+
+}  // namespace hollowtrees::kube
