@@ -11,6 +11,7 @@
 #include "engine/alerts.h"
 #include "lib/common/duration.h"
 #include "lib/http/server_util.h"
+#include "simdjson.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hollowtrees::engine {
@@ -398,6 +399,104 @@ void DecodeRule(Decoder& d, const YAML::Node& n, size_t index, Config* config,
   config->rules.push_back(std::move(rule));
 }
 
+// --- Security sections: tls, auth (docs/security.md) ---
+
+bool Bool(Decoder& d, const YAML::Node& n, const std::string& what, bool* out) {
+  std::string v;
+  if (!d.String(n, what, &v)) return false;
+  if (v == "true") {
+    *out = true;
+  } else if (v == "false") {
+    *out = false;
+  } else {
+    d.Error(n, absl::StrCat(what, ": must be true or false, not \"", v, "\""));
+    return false;
+  }
+  return true;
+}
+
+void RequiredFile(Decoder& d, const YAML::Node& parent, const char* key, const std::string& what,
+                  std::string* out) {
+  if (!parent[key]) {
+    d.Error(parent, absl::StrCat(what, ": missing ", key));
+  } else if (d.String(parent[key], absl::StrCat(what, ".", key), out) && out->empty()) {
+    d.Error(parent[key], absl::StrCat(what, ".", key, ": must not be empty"));
+  }
+}
+
+void DecodeListenerTls(Decoder& d, const YAML::Node& n, Config* config) {
+  if (!d.CheckMap(n, "tls", {"cert_file", "key_file", "client_ca_file"})) return;
+  ListenerTlsConfig tls;
+  RequiredFile(d, n, "cert_file", "tls", &tls.cert_file);
+  RequiredFile(d, n, "key_file", "tls", &tls.key_file);
+  if (n["client_ca_file"]) {
+    RequiredFile(d, n, "client_ca_file", "tls", &tls.client_ca_file);
+  }
+  config->tls = tls;
+}
+
+void DecodeAuth(Decoder& d, const YAML::Node& n, Config* config) {
+  if (!d.CheckMap(n, "auth", {"bearer_tokens_file", "jwt", "protect"})) return;
+  AuthConfig auth;
+  if (n["bearer_tokens_file"]) {
+    RequiredFile(d, n, "bearer_tokens_file", "auth", &auth.bearer_tokens_file);
+  }
+  if (const YAML::Node jwt = n["jwt"]) {
+    auth.jwt_enabled = true;
+    if (d.CheckMap(jwt, "auth.jwt",
+                   {"hs256_secret_file", "key_encoding", "require_cluster_match", "issuer",
+                    "audience", "leeway"})) {
+      RequiredFile(d, jwt, "hs256_secret_file", "auth.jwt", &auth.jwt.hs256_secret_file);
+      if (jwt["key_encoding"]) {
+        std::string v;
+        if (d.String(jwt["key_encoding"], "auth.jwt.key_encoding", &v)) {
+          if (v == "raw") {
+            auth.jwt.key_encoding = JwtKeyEncoding::kRaw;
+          } else if (v == "base32") {
+            auth.jwt.key_encoding = JwtKeyEncoding::kBase32;
+          } else {
+            d.Error(jwt["key_encoding"],
+                    absl::StrCat("auth.jwt.key_encoding: must be raw or base32, not \"", v, "\""));
+          }
+        }
+      }
+      if (jwt["require_cluster_match"]) {
+        Bool(d, jwt["require_cluster_match"], "auth.jwt.require_cluster_match",
+             &auth.jwt.require_cluster_match);
+      }
+      if (jwt["issuer"]) d.String(jwt["issuer"], "auth.jwt.issuer", &auth.jwt.issuer);
+      if (jwt["audience"]) d.String(jwt["audience"], "auth.jwt.audience", &auth.jwt.audience);
+      if (jwt["leeway"] && d.Duration(jwt["leeway"], "auth.jwt.leeway", &auth.jwt.leeway) &&
+          (auth.jwt.leeway < absl::ZeroDuration() || auth.jwt.leeway > absl::Hours(1))) {
+        d.Error(jwt["leeway"], "auth.jwt.leeway: must be from 0s to 1h");
+      }
+    }
+  }
+  if (!n["bearer_tokens_file"] && !n["jwt"]) {
+    d.Error(n, "auth: configure bearer_tokens_file or jwt (or both)");
+  }
+  if (const YAML::Node protect = n["protect"]) {
+    std::vector<std::string> names;
+    if (d.StringList(protect, "auth.protect", &names)) {
+      auth.protect.clear();
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == "intake") {
+          auth.protect.push_back(EndpointClass::kIntake);
+        } else if (names[i] == "api") {
+          auth.protect.push_back(EndpointClass::kApi);
+        } else if (names[i] == "metrics") {
+          auth.protect.push_back(EndpointClass::kMetrics);
+        } else {
+          d.Error(protect[i], absl::StrCat("auth.protect[", i, "]: unknown endpoint class \"",
+                                           names[i], "\" (known: intake, api, metrics)"));
+        }
+      }
+      if (names.empty()) d.Error(protect, "auth.protect: must name at least one of intake, api, metrics");
+    }
+  }
+  config->auth = auth;
+}
+
 }  // namespace
 
 const PluginConfig* Config::FindPlugin(absl::string_view name) const {
@@ -407,8 +506,37 @@ const PluginConfig* Config::FindPlugin(absl::string_view name) const {
   return nullptr;
 }
 
+// The line and column (1-based) of the first byte that is not valid UTF-8,
+// or {0, 0}. YAML is Unicode; yaml-cpp does not check (found by fuzzing:
+// such a name later broke the JSON views of the rules).
+static std::pair<int, int> FirstInvalidUtf8(absl::string_view text) {
+  if (simdjson::validate_utf8(text.data(), text.size())) return {0, 0};
+  int line = 1, col = 1;
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > text.size() ||
+        !simdjson::validate_utf8(text.data() + i, len)) {
+      return {line, col};
+    }
+    if (c == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+    i += len;
+  }
+  return {line, col};
+}
+
 absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& filename) {
   Decoder d(filename);
+  if (auto [line, col] = FirstInvalidUtf8(text); line > 0) {
+    d.ErrorAt(line, col, "not valid UTF-8 (YAML files are Unicode text)");
+    return absl::InvalidArgumentError(d.Report());
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -424,7 +552,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& fi
       return absl::InvalidArgumentError(d.Report());
     }
     if (!d.CheckMap(root, "configuration",
-                    {"listen", "data_dir", "log", "intake", "action_plugins", "rules"})) {
+                    {"listen", "data_dir", "log", "intake", "action_plugins", "rules", "tls",
+                     "auth"})) {
       return absl::InvalidArgumentError(d.Report());
     }
     if (root["listen"]) {
@@ -471,6 +600,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& fi
         }
       }
     }
+    if (root["tls"]) DecodeListenerTls(d, root["tls"], &config);
+    if (root["auth"]) DecodeAuth(d, root["auth"], &config);
     std::vector<YAML::Node> plugin_nodes;
     if (const YAML::Node plugins = root["action_plugins"]) {
       if (!plugins.IsSequence()) {

@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/matcher.h"
+#include "engine/security_config.h"
 #include "lib/common/logging.h"
 #include "nlohmann/json.hpp"
 
@@ -92,6 +93,10 @@ struct Config {
   IntakeConfig intake;
   std::vector<PluginConfig> action_plugins;
   std::vector<RuleConfig> rules;
+  // Security of the HTTP listener (docs/security.md); absent: plain HTTP,
+  // no authentication.
+  std::optional<ListenerTlsConfig> tls;
+  std::optional<AuthConfig> auth;
 
   const PluginConfig* FindPlugin(absl::string_view name) const;
 };

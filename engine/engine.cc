@@ -34,6 +34,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
   std::unique_ptr<Engine> e(new Engine(options, logger));
   e->listen_host_ = listen->host;
   const IntakeConfig intake = config->intake;
+  // TLS pair and auth files (docs/security.md): read before serving.
+  auto security = HttpSecurity::Create(*config, e->registry_, logger);
+  if (!security.ok()) return security.status();
+  e->security_ = *std::move(security);
   if (absl::Status s = e->OpenJournal(*config); !s.ok()) return s;
   auto ruleset = Ruleset::Build(*std::move(config));
   e->plugins_ = NewGrpcPluginClient();
@@ -80,12 +84,19 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
                                          [raw] { return raw->ruleset(); },
                                          [raw] { return raw->ruleset() != nullptr; },
                                          [raw](const std::string& id) { return raw->Replay(id); },
-                                         logger});
+                                         logger, e->security_.get()});
   if (!http.ok()) return http.status();
   e->http_ = *std::move(http);
   e->ScheduleSweep();
   logger.info("loaded {}: {} rules, {} action plugins", options.config_path,
               ruleset->rules().size(), ruleset->config().action_plugins.size());
+  if (auto auth = e->security_->authenticator()) {
+    logger.info("authentication on ({} bearer tokens{}); HTTP{}", auth->bearer_token_count(),
+                ruleset->config().auth->jwt_enabled ? ", HS256 JWT" : "",
+                e->security_->tls() ? "S" : "");
+  } else {
+    logger.info("no authentication configured; HTTP{}", e->security_->tls() ? "S" : "");
+  }
   return e;
 }
 
@@ -149,6 +160,12 @@ absl::Status Engine::Reload() {
     logger_.error("reload of {} failed, keeping the rules in force:\n{}", options_.config_path,
                   config.status().message());
     return config.status();
+  }
+  if (absl::Status s = security_->Reload(*config); !s.ok()) {
+    metrics_.config_last_reload_successful.Set(0);
+    logger_.error("reload of {} failed, keeping the rules and credentials in force: {}",
+                  options_.config_path, s.message());
+    return s;
   }
   auto ruleset = Ruleset::Build(*std::move(config));
   dispatcher_->SetRuleset(ruleset);

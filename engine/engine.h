@@ -14,6 +14,7 @@
 #include "engine/event_loop.h"
 #include "engine/flow_store.h"
 #include "engine/http_api.h"
+#include "engine/http_security.h"
 #include "engine/intake.h"
 #include "engine/journal.h"
 #include "engine/plugin_client.h"
@@ -75,6 +76,7 @@ class Engine {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<DedupTable> dedup_;
   std::unique_ptr<Intake> intake_;
+  std::unique_ptr<HttpSecurity> security_;  // TLS and auth; used by http_
   std::unique_ptr<HttpApi> http_;
 
   absl::Mutex mu_;

@@ -110,9 +110,13 @@ io::cloudevents::v1::CloudEvent Event::ToProto() const {
   if (!subject.empty()) attrs["subject"].set_ce_string(subject);
   if (time != absl::InfinitePast()) {
     auto* ts = attrs["time"].mutable_ce_timestamp();
-    const int64_t ns = absl::ToUnixNanos(time);
-    ts->set_seconds(ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000);
-    ts->set_nanos(static_cast<int32_t>(ns - ts->seconds() * 1000000000));
+    // Whole seconds (floored) and the nanoseconds past them: exact for any
+    // year. (Unix nanoseconds saturate outside 1678..2262; fuzzing found
+    // startsAt 1012-01-01 overflowing the old arithmetic.)
+    const int64_t seconds = absl::ToUnixSeconds(time);
+    ts->set_seconds(seconds);
+    ts->set_nanos(static_cast<int32_t>(
+        absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
   }
   for (const auto& [k, v] : extensions) attrs[k].set_ce_string(v);
   std::string d = Data();

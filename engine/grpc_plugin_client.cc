@@ -15,11 +15,29 @@ namespace {
 
 namespace pb = hollowtrees::plugin::v1;
 
-std::string ReadFile(const std::string& path) {
+// A TLS file of a plugin entry. An unreadable file is an error, never an
+// empty string: an empty ca_file would make gRPC trust the system roots.
+absl::StatusOr<std::string> ReadTlsFile(const std::string& path, const char* key) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
-  ss << in.rdbuf();
+  if (in) ss << in.rdbuf();
+  if (!in || ss.str().find("-----BEGIN") == std::string::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tls.", key, " ", path, ": cannot read a PEM file"));
+  }
   return ss.str();
+}
+
+// gRPC reports a TLS peer that drops the connection after the handshake (a
+// plugin refusing our client certificate, under TLS 1.3) as "Socket
+// closed": say what that usually means.
+std::string ExplainTlsFailure(bool tls, std::string message) {
+  if (tls && message.find("Socket closed") != std::string::npos) {
+    absl::StrAppend(&message, " (TLS: the plugin closed the connection after the handshake; with "
+                              "mutual TLS it refuses a missing client certificate or one its CA "
+                              "did not sign)");
+  }
+  return message;
 }
 
 class GrpcPluginClient : public PluginClient {
@@ -35,7 +53,12 @@ class GrpcPluginClient : public PluginClient {
 
   void Call(const PluginConfig& plugin, const pb::HandleRequest& request, absl::Duration timeout,
             std::function<void(PluginReply)> done) override {
-    pb::ActionPlugin::Stub* stub = StubFor(plugin);
+    auto stub_or = StubFor(plugin);
+    if (!stub_or.ok()) {
+      done(PluginReply{.transport = stub_or.status()});
+      return;
+    }
+    pb::ActionPlugin::Stub* stub = *stub_or;
     struct CallState {
       grpc::ClientContext context;
       pb::HandleRequest request;
@@ -52,7 +75,7 @@ class GrpcPluginClient : public PluginClient {
       in_flight_.insert(&state->context);
     }
     stub->async()->Handle(&state->context, &state->request, &state->response,
-                          [this, state](grpc::Status status) {
+                          [this, state, tls = plugin.tls.has_value()](grpc::Status status) {
                             std::unique_ptr<CallState> owned(state);
                             PluginReply reply;
                             if (status.ok()) {
@@ -60,7 +83,7 @@ class GrpcPluginClient : public PluginClient {
                             } else {
                               reply.transport = absl::Status(
                                   static_cast<absl::StatusCode>(status.error_code()),
-                                  status.error_message());
+                                  ExplainTlsFailure(tls, status.error_message()));
                             }
                             owned->done(std::move(reply));
                             absl::MutexLock lock(&mu_);
@@ -69,7 +92,7 @@ class GrpcPluginClient : public PluginClient {
   }
 
  private:
-  pb::ActionPlugin::Stub* StubFor(const PluginConfig& plugin) {
+  absl::StatusOr<pb::ActionPlugin::Stub*> StubFor(const PluginConfig& plugin) {
     std::string key = plugin.address;
     if (plugin.tls) {
       absl::StrAppend(&key, "|tls|", plugin.tls->ca_file, "|", plugin.tls->cert_file, "|",
@@ -87,10 +110,18 @@ class GrpcPluginClient : public PluginClient {
     std::shared_ptr<grpc::ChannelCredentials> creds;
     if (plugin.tls) {
       grpc::SslCredentialsOptions ssl;
-      if (!plugin.tls->ca_file.empty()) ssl.pem_root_certs = ReadFile(plugin.tls->ca_file);
+      if (!plugin.tls->ca_file.empty()) {
+        auto ca = ReadTlsFile(plugin.tls->ca_file, "ca_file");
+        if (!ca.ok()) return ca.status();
+        ssl.pem_root_certs = *std::move(ca);
+      }
       if (!plugin.tls->cert_file.empty()) {
-        ssl.pem_cert_chain = ReadFile(plugin.tls->cert_file);
-        ssl.pem_private_key = ReadFile(plugin.tls->key_file);
+        auto cert = ReadTlsFile(plugin.tls->cert_file, "cert_file");
+        if (!cert.ok()) return cert.status();
+        auto key = ReadTlsFile(plugin.tls->key_file, "key_file");
+        if (!key.ok()) return key.status();
+        ssl.pem_cert_chain = *std::move(cert);
+        ssl.pem_private_key = *std::move(key);
       }
       if (!plugin.tls->server_name.empty()) {
         args.SetSslTargetNameOverride(plugin.tls->server_name);

@@ -57,6 +57,21 @@ absl::string_view HandlerName(const std::string& path) {
   return "other";
 }
 
+// --- Security hooks (engine/http_security.h) ---
+
+bool AdmitIntake(HttpSecurity* security, const httplib::Request& req, httplib::Response& res,
+                 Principal* principal) {
+  return security == nullptr || security->Admit(req, res, EndpointClass::kIntake, principal);
+}
+
+// After Reply(): alerts refused by the per-cluster check are counted, and a
+// request whose every item was refused that way is answered 403.
+void FinishForbidden(HttpSecurity* security, httplib::Response& res, int forbidden, int total) {
+  if (security == nullptr || forbidden == 0) return;
+  security->CountForbidden(forbidden);
+  if (forbidden == total && res.status != 503) res.status = 403;
+}
+
 }  // namespace
 
 HttpApi::HttpApi(HttpApiDeps deps) : deps_(std::move(deps)), server_(std::make_unique<httplib::Server>()) {}
@@ -74,6 +89,11 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const http::HostPort& li
                                                         const IntakeConfig& intake,
                                                         HttpApiDeps deps) {
   std::unique_ptr<HttpApi> api(new HttpApi(std::move(deps)));
+  if (api->deps_.security != nullptr) {
+    auto server = api->deps_.security->MakeServer();
+    if (!server.ok()) return server.status();
+    api->server_ = *std::move(server);
+  }
   http::ConfigureServer(*api->server_, {.threads = intake.http_threads,
                                         .max_body_bytes = intake.max_body_bytes,
                                         .io_timeout = absl::Seconds(10)});
@@ -91,7 +111,21 @@ void HttpApi::Routes(const IntakeConfig& intake) {
   httplib::Server& s = *server_;
   Intake& in = deps_.intake;
 
-  auto alerts = [this, &in](const httplib::Request& req, httplib::Response& res) {
+  HttpSecurity* security = deps_.security;
+  if (security != nullptr) {
+    // Intake handlers admit their own requests (they need the principal).
+    s.set_pre_routing_handler([security](const httplib::Request& req, httplib::Response& res) {
+      const EndpointClass c = ClassifyPath(req.path);
+      if (c == EndpointClass::kIntake || security->Admit(req, res, c, nullptr)) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
+
+  auto alerts = [this, &in, security](const httplib::Request& req, httplib::Response& res) {
+    Principal principal;
+    if (!AdmitIntake(security, req, res, &principal)) return;
     if (!JsonContentType(req, res)) {
       in.CountRejected(IntakeSource::kPrometheus, 1);
       return;
@@ -104,12 +138,17 @@ void HttpApi::Routes(const IntakeConfig& intake) {
       return;
     }
     const int total = static_cast<int>(batch->alerts.size() + batch->rejected.size());
+    const int forbidden = FilterAlertsForPrincipal(principal, &*batch);
     Reply(res, in.AcceptAlerts(*std::move(batch), IntakeSource::kPrometheus, now), total);
+    FinishForbidden(security, res, forbidden, total);
   };
   s.Post("/api/v1/alerts", alerts);
   s.Post("/api/v2/alerts", alerts);
 
-  s.Post("/api/v1/webhooks/alertmanager", [&in](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/api/v1/webhooks/alertmanager", [&in, security](const httplib::Request& req,
+                                                          httplib::Response& res) {
+    Principal principal;
+    if (!AdmitIntake(security, req, res, &principal)) return;
     if (!JsonContentType(req, res)) {
       in.CountRejected(IntakeSource::kAlertmanager, 1);
       return;
@@ -122,10 +161,14 @@ void HttpApi::Routes(const IntakeConfig& intake) {
       return;
     }
     const int total = static_cast<int>(batch->alerts.size() + batch->rejected.size());
+    const int forbidden = FilterAlertsForPrincipal(principal, &*batch);
     Reply(res, in.AcceptAlerts(*std::move(batch), IntakeSource::kAlertmanager, now), total);
+    FinishForbidden(security, res, forbidden, total);
   });
 
-  s.Post("/api/v1/events", [&in](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/api/v1/events", [&in, security](const httplib::Request& req, httplib::Response& res) {
+    Principal principal;
+    if (!AdmitIntake(security, req, res, &principal)) return;
     const absl::Time now = absl::Now();
     const std::string ct = req.get_header_value("Content-Type");
     switch (ModeForContentType(ct)) {
@@ -136,7 +179,11 @@ void HttpApi::Routes(const IntakeConfig& intake) {
           JsonError(res, 400, event.status().message());
           return;
         }
-        Reply(res, in.AcceptEvents({*std::move(event)}, {}, now), 1);
+        std::vector<EventPtr> events{*std::move(event)};
+        std::vector<Rejection> rejected;
+        const int forbidden = FilterEventsForPrincipal(principal, &events, &rejected);
+        Reply(res, in.AcceptEvents(std::move(events), std::move(rejected), now), 1);
+        FinishForbidden(security, res, forbidden, 1);
         return;
       }
       case CloudEventsMode::kBatch: {
@@ -147,7 +194,9 @@ void HttpApi::Routes(const IntakeConfig& intake) {
           return;
         }
         const int total = static_cast<int>(batch->events.size() + batch->rejected.size());
+        const int forbidden = FilterEventsForPrincipal(principal, &batch->events, &batch->rejected);
         Reply(res, in.AcceptEvents(std::move(batch->events), std::move(batch->rejected), now), total);
+        FinishForbidden(security, res, forbidden, total);
         return;
       }
       case CloudEventsMode::kBinary: {
@@ -159,7 +208,11 @@ void HttpApi::Routes(const IntakeConfig& intake) {
           JsonError(res, 400, event.status().message());
           return;
         }
-        Reply(res, in.AcceptEvents({*std::move(event)}, {}, now), 1);
+        std::vector<EventPtr> events{*std::move(event)};
+        std::vector<Rejection> rejected;
+        const int forbidden = FilterEventsForPrincipal(principal, &events, &rejected);
+        Reply(res, in.AcceptEvents(std::move(events), std::move(rejected), now), 1);
+        FinishForbidden(security, res, forbidden, 1);
         return;
       }
     }

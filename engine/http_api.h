@@ -13,6 +13,7 @@
 #include "engine/config.h"
 #include "engine/engine_metrics.h"
 #include "engine/flow_store.h"
+#include "engine/http_security.h"
 #include "engine/intake.h"
 #include "engine/ruleset.h"
 #include "lib/http/server_util.h"
@@ -34,6 +35,8 @@ struct HttpApiDeps {
   std::function<bool()> ready;
   std::function<absl::Status(const std::string&)> replay;
   spdlog::logger& logger;
+  // TLS and authentication of senders; nullptr: plain HTTP, no auth.
+  HttpSecurity* security = nullptr;
 };
 
 class HttpApi {

@@ -2,9 +2,10 @@
 //
 //   hollowtrees --config FILE [--listen HOST:PORT] [--data-dir DIR]
 //   hollowtrees check-config FILE...
-//   hollowtrees replay FLOW_ID [--engine URL]
+//   hollowtrees replay FLOW_ID [--engine URL] [--token-file FILE] [--ca-file FILE]
 
 #include <csignal>
+#include <fstream>
 #include <cstdio>
 #include <cstring>
 
@@ -53,12 +54,21 @@ int CheckConfig(int argc, char** argv) {
 int Replay(int argc, char** argv) {
   std::string engine = "http://127.0.0.1:9092";
   std::string id;
+  std::string token_file, ca_file;  // docs/security.md: a protected or HTTPS API
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
     if ((arg == "--engine" || arg == "-engine") && i + 1 < argc) {
       engine = argv[++i];
     } else if (arg.rfind("--engine=", 0) == 0) {
       engine = arg.substr(9);
+    } else if (arg == "--token-file" && i + 1 < argc) {
+      token_file = argv[++i];
+    } else if (arg.rfind("--token-file=", 0) == 0) {
+      token_file = arg.substr(13);
+    } else if (arg == "--ca-file" && i + 1 < argc) {
+      ca_file = argv[++i];
+    } else if (arg.rfind("--ca-file=", 0) == 0) {
+      ca_file = arg.substr(10);
     } else if (id.empty() && !arg.empty() && arg[0] != '-') {
       id = arg;
     } else {
@@ -67,16 +77,30 @@ int Replay(int argc, char** argv) {
     }
   }
   if (id.empty()) {
-    std::fprintf(stderr, "usage: hollowtrees replay FLOW_ID [--engine http://HOST:PORT]\n");
+    std::fprintf(stderr,
+                 "usage: hollowtrees replay FLOW_ID [--engine http(s)://HOST:PORT] "
+                 "[--token-file FILE] [--ca-file FILE]\n");
     return 2;
   }
-  auto client = hollowtrees::http::NewHttpClient({.base_url = engine});
+  hollowtrees::http::Headers headers;
+  if (!token_file.empty()) {
+    std::ifstream in(token_file, std::ios::binary);
+    std::string token;
+    if (!in || !std::getline(in, token) || token.empty()) {
+      std::fprintf(stderr, "hollowtrees replay: --token-file %s: cannot read a token\n",
+                   token_file.c_str());
+      return 2;
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    headers.push_back({"Authorization", "Bearer " + token});
+  }
+  auto client = hollowtrees::http::NewHttpClient({.base_url = engine, .tls = {.ca_file = ca_file}});
   if (!client.ok()) {
     std::fprintf(stderr, "hollowtrees replay: %s\n", std::string(client.status().message()).c_str());
     return 2;
   }
   auto res = (*client)->Send({.method = "POST", .path = "/api/v1/flows/" + id + "/replay",
-                              .content_type = "application/json"});
+                              .headers = headers, .content_type = "application/json"});
   if (!res.ok()) {
     std::fprintf(stderr, "hollowtrees replay: %s\n", std::string(res.status().message()).c_str());
     return 1;

@@ -91,9 +91,11 @@ std::string FormatRfc3339(absl::Time t) {
     return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
   }
   // Civil from days (Howard Hinnant), without the time zone machinery.
-  const int64_t ns_total = absl::ToUnixNanos(t);
-  int64_t secs = ns_total >= 0 ? ns_total / 1000000000 : (ns_total - 999999999) / 1000000000;
-  int64_t nanos = ns_total - secs * 1000000000;
+  // Floored seconds and the nanoseconds past them: exact for any year
+  // (Unix nanoseconds saturate outside 1678..2262; fuzzing found the
+  // overflow).
+  int64_t secs = absl::ToUnixSeconds(t);
+  int64_t nanos = absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(secs));
   int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
   int64_t rem = secs - days * 86400;
   days += 719468;

@@ -122,7 +122,7 @@ class Family : public FamilyBase {
  private:
   std::unique_ptr<T> MakeChild() const;
 
-  const std::vector<double> bounds_;
+  const std::vector<double> bounds_ = {};  // {} so that clang accepts the inherited constructor
   mutable absl::Mutex mu_;
   std::map<std::vector<std::string>, std::unique_ptr<T>> children_ ABSL_GUARDED_BY(mu_);
 };

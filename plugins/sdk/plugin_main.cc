@@ -16,6 +16,10 @@ ABSL_FLAG(std::string, listen, "", "HOST:PORT to serve gRPC on (port 0: any free
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
 ABSL_FLAG(int, max_concurrent_calls, 64, "calls handled at once");
+ABSL_FLAG(std::string, tls_cert_file, "", "serve TLS with this PEM certificate (with --tls-key-file)");
+ABSL_FLAG(std::string, tls_key_file, "", "the PEM private key of --tls-cert-file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "require client certificates signed by these PEM CAs (mutual TLS)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
           "on SIGTERM, how long running calls may take to finish");
 
@@ -44,12 +48,20 @@ int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactor
   options.listen = absl::GetFlag(FLAGS_listen).empty() ? info.default_listen
                                                        : absl::GetFlag(FLAGS_listen);
   options.max_concurrent_calls = absl::GetFlag(FLAGS_max_concurrent_calls);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   auto server = PluginServer::Start(**plugin, options, **logger);
   if (!server.ok()) {
     (*logger)->critical("cannot start: {}", server.status().message());
     return 1;
   }
   const size_t colon = options.listen.rfind(':');
+  if (!options.tls_cert_file.empty()) {
+    (*logger)->info("serving {}", options.tls_client_ca_file.empty()
+                                      ? "TLS"
+                                      : "mutual TLS (client certificates required)");
+  }
   (*logger)->info("listening on {}:{}", options.listen.substr(0, colon), (*server)->port());
   const int sig = signals.Wait();
   (*logger)->info("received signal {}, shutting down (grace {})", sig,

@@ -3,6 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "hollowtrees/plugin/v1/plugin.grpc.pb.h"
 #include "lib/common/logging.h"
@@ -65,14 +68,59 @@ class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
   ThreadPool pool_;
 };
 
+namespace {
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read the file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": not a PEM file"));
+  }
+  return ss.str();
+}
+
+// Insecure credentials, or TLS (mutual TLS with a client CA) from files.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const PluginServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+  }
+  auto cert = ReadPemFile(options.tls_cert_file, "--tls-cert-file");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPemFile(options.tls_key_file, "--tls-key-file");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  if (!options.tls_client_ca_file.empty()) {
+    auto ca = ReadPemFile(options.tls_client_ca_file, "--tls-client-ca-file");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(
     ActionPlugin& plugin, const PluginServerOptions& options, spdlog::logger& logger) {
+  auto credentials = ServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<PluginServer> server(new PluginServer());
   server->impl_ = std::make_unique<Impl>(plugin, logger, options.max_concurrent_calls);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(server->impl_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

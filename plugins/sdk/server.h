@@ -21,6 +21,13 @@ struct PluginServerOptions {
   int max_concurrent_calls = 64;
   // The service name reported to the gRPC health service besides "".
   std::string health_service_name = "hollowtrees.plugin.v1.ActionPlugin";
+  // TLS: serve with this PEM certificate (chain) and key when both are set;
+  // plaintext when both are empty.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Mutual TLS: with a CA file, callers must present a certificate signed by
+  // one of its CAs; others are refused in the handshake.
+  std::string tls_client_ca_file;
 };
 
 // Serves one ActionPlugin over gRPC with the standard health service.
@@ -29,6 +36,8 @@ class PluginServer {
  public:
   // Binds and starts serving. Unavailable when the address is taken (port
   // sharing is turned off, so a taken port is an error, not a silent share).
+  // InvalidArgument when the TLS options are incomplete or a file cannot be
+  // read.
   static absl::StatusOr<std::unique_ptr<PluginServer>> Start(ActionPlugin& plugin,
                                                              const PluginServerOptions& options,
                                                              spdlog::logger& logger);
