@@ -1,5 +1,7 @@
 #include "bench/engine/load.h"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -40,7 +42,15 @@ void ConnectionLoop(const LoadOptions& o, NextSend next_send, LoadResult& out) {
     const Clock::time_point answered = Clock::now();
     if (res && res->status >= 200 && res->status < 300) {
       ++out.requests_ok;
-      out.alerts_accepted += o.batch_size;
+      // The engine answers 2xx with "dropped": N when its queue was full
+      // (Prometheus does not retry, so it takes what fits): those are not
+      // accepted.
+      uint64_t dropped = 0;
+      if (const size_t at = res->body.find("\"dropped\":"); at != std::string::npos) {
+        dropped = std::strtoull(res->body.c_str() + at + 10, nullptr, 10);
+      }
+      out.alerts_dropped += dropped;
+      out.alerts_accepted += o.batch_size - std::min<uint64_t>(dropped, o.batch_size);
       const Clock::time_point from = *due == Clock::time_point::min() ? sent : *due;
       out.latencies_us.push_back(
           std::chrono::duration_cast<std::chrono::microseconds>(answered - from).count());
@@ -61,6 +71,7 @@ LoadResult Merge(std::vector<LoadResult>& parts, double seconds) {
     all.requests_ok += p.requests_ok;
     all.requests_failed += p.requests_failed;
     all.alerts_accepted += p.alerts_accepted;
+    all.alerts_dropped += p.alerts_dropped;
     if (all.first_error.empty()) all.first_error = p.first_error;
     all.latencies_us.insert(all.latencies_us.end(), p.latencies_us.begin(), p.latencies_us.end());
   }

@@ -54,7 +54,8 @@ struct LoadOptions {
 struct LoadResult {
   uint64_t requests_ok = 0;      // 2xx answers
   uint64_t requests_failed = 0;  // other answers and transport errors
-  uint64_t alerts_accepted = 0;  // alerts in 2xx answers
+  uint64_t alerts_accepted = 0;  // alerts in 2xx answers, less those it dropped
+  uint64_t alerts_dropped = 0;   // alerts a 2xx answer said it dropped ("dropped": N)
   double seconds = 0;            // wall time of the loop
   std::string first_error;       // the first failure, for the report
   // Open loop: latency of each answered request, in microseconds, measured

@@ -48,6 +48,8 @@ ABSL_FLAG(int, batch, 64, "alerts per request");
 ABSL_FLAG(int, match_every, 64,
           "open-loop phase: one alert in N matches the engine's rule and goes to the plugin");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "closed-loop warm-up before measuring");
+ABSL_FLAG(absl::Duration, settle, absl::Seconds(3),
+          "pause between the closed loop and the open loop, for queued work to drain");
 ABSL_FLAG(std::string, engine, "", "the hollowtrees binary (default: next to this program)");
 ABSL_FLAG(std::string, alertmanager, "/usr/bin/prometheus-alertmanager",
           "the Alertmanager binary; empty: measure the engine only");
@@ -272,6 +274,7 @@ struct Figures {
   uint64_t plugin_expected = 0, plugin_arrived = 0;
   double rss_idle_mb = -1, rss_after_mb = -1;
   uint64_t acknowledged = 0;  // alerts in 2xx answers, all phases
+  uint64_t dropped = 0;       // of those, said dropped by the receiver (queue full)
   double counted = -1;        // the receiver's own count of alerts received
   int exit_code = -1;
   std::string errors;
@@ -305,7 +308,8 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
   if (absl::GetFlag(FLAGS_warmup) > absl::ZeroDuration()) {
     load.duration = absl::GetFlag(FLAGS_warmup);
     LoadResult warm = RunClosedLoop(load);
-    f.acknowledged += warm.alerts_accepted;
+    f.acknowledged += warm.alerts_accepted + warm.alerts_dropped;
+    f.dropped += warm.alerts_dropped;
     NoteError(f, "warm-up", warm);
   }
 
@@ -313,7 +317,8 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
   const double cpu_before = CpuSeconds(receiver.process->pid());
   LoadResult closed = RunClosedLoop(load);
   const double cpu_after = CpuSeconds(receiver.process->pid());
-  f.acknowledged += closed.alerts_accepted;
+  f.acknowledged += closed.alerts_accepted + closed.alerts_dropped;
+  f.dropped += closed.alerts_dropped;
   if (cpu_before >= 0 && cpu_after >= 0 && closed.alerts_accepted > 0) {
     f.cpu_us_per_alert = (cpu_after - cpu_before) * 1e6 / closed.alerts_accepted;
   }
@@ -322,6 +327,11 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
   f.closed_p50_us = Quantile(closed.latencies_us, 0.5);
   f.closed_p99_us = Quantile(closed.latencies_us, 0.99);
   NoteError(f, "closed loop", closed);
+
+  // Let the receiver finish what the flood queued (both receivers work
+  // asynchronously) so that the open loop measures the steady state at the
+  // offered rate, not the tail of the closed loop.
+  absl::SleepFor(absl::GetFlag(FLAGS_settle));
 
   SendLog sends;
   load.rate = absl::GetFlag(FLAGS_rate);
@@ -333,7 +343,8 @@ Figures Measure(Receiver& receiver, std::atomic<uint64_t>& next_seq, ArrivalPlug
     };
   }
   LoadResult open = RunOpenLoop(load);
-  f.acknowledged += open.alerts_accepted;
+  f.acknowledged += open.alerts_accepted + open.alerts_dropped;
+  f.dropped += open.alerts_dropped;
   f.offered_rate = load.rate;
   f.achieved_rate = open.AlertsPerSecond();
   f.open_sent = open.requests_ok + open.requests_failed;
@@ -447,6 +458,8 @@ void PrintTable(const std::vector<std::pair<std::string, const Figures*>>& cols,
   both("RSS after load (MB)", [&](const Figures& f) { return mb(f.rss_after_mb); }, "");
   both("failed requests (closed / open loop)",
        [](const Figures& f) { return absl::StrCat(f.closed_failed, " / ", f.open_failed); }, "0");
+  both("alerts dropped (queue full, 2xx)",
+       [](const Figures& f) { return absl::StrCat(f.dropped); }, "0");
   both("alerts counted by it / acknowledged",
        [](const Figures& f) {
          return absl::StrCat(f.counted < 0 ? "?" : absl::StrFormat("%.0f", f.counted), " / ",
