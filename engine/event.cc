@@ -130,6 +130,24 @@ io::cloudevents::v1::CloudEvent Event::ToProto() const {
   return ce;
 }
 
+namespace {
+
+// [["name","value"],...]
+void AppendPairArray(std::string& out, const Labels& pairs) {
+  out += '[';
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '[';
+    AppendJsonString(out, pairs[i].first);
+    out += ',';
+    AppendJsonString(out, pairs[i].second);
+    out += ']';
+  }
+  out += ']';
+}
+
+}  // namespace
+
 std::string EventToJson(const Event& e) {
   // Hand-written: the journal writes one per accepted event.
   std::string out;
@@ -149,16 +167,8 @@ std::string EventToJson(const Event& e) {
   AppendJsonString(out, e.dataschema);
   out += R"(,"time_ns":)";
   out += e.time == absl::InfinitePast() ? "null" : std::to_string(absl::ToUnixNanos(e.time));
-  out += R"(,"extensions":[)";
-  for (size_t i = 0; i < e.extensions.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '[';
-    AppendJsonString(out, e.extensions[i].first);
-    out += ',';
-    AppendJsonString(out, e.extensions[i].second);
-    out += ']';
-  }
-  out += ']';
+  out += R"(,"extensions":)";
+  AppendPairArray(out, e.extensions);
   if (e.data_is_binary) {
     out += R"(,"data_b64":)";
     AppendJsonString(out, absl::Base64Escape(data));
@@ -172,16 +182,9 @@ std::string EventToJson(const Event& e) {
   }
   out += R"(,"data_is_binary":)";
   out += e.data_is_binary ? "true" : "false";
-  out += R"(,"labels":[)";
-  for (size_t i = 0; i < e.labels.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '[';
-    AppendJsonString(out, e.labels[i].first);
-    out += ',';
-    AppendJsonString(out, e.labels[i].second);
-    out += ']';
-  }
-  out += R"(],"resolved":)";
+  out += R"(,"labels":)";
+  AppendPairArray(out, e.labels);
+  out += R"(,"resolved":)";
   out += e.status == AlertStatus::kResolved ? "true" : "false";
   out += R"(,"intake":)";
   out += std::to_string(static_cast<int>(e.intake));

@@ -123,48 +123,34 @@ void HttpApi::Routes(const IntakeConfig& intake) {
     });
   }
 
-  auto alerts = [this, &in, security](const httplib::Request& req, httplib::Response& res) {
-    Principal principal;
-    if (!AdmitIntake(security, req, res, &principal)) return;
-    if (!JsonContentType(req, res)) {
-      in.CountRejected(IntakeSource::kPrometheus, 1);
-      return;
-    }
-    const absl::Time now = absl::Now();
-    auto batch = ParsePrometheusAlerts(req.body, now);
-    if (!batch.ok()) {
-      in.CountRejected(IntakeSource::kPrometheus, 1);
-      JsonError(res, 400, batch.status().message());
-      return;
-    }
-    const int total = static_cast<int>(batch->alerts.size() + batch->rejected.size());
-    const int forbidden = FilterAlertsForPrincipal(principal, &*batch);
-    Reply(res, in.AcceptAlerts(*std::move(batch), IntakeSource::kPrometheus, now), total);
-    FinishForbidden(security, res, forbidden, total);
+  // Prometheus pushes and Alertmanager webhooks differ only in the parser
+  // and the intake source.
+  using AlertParser = absl::StatusOr<AlertBatch> (*)(absl::string_view, absl::Time);
+  auto alert_handler = [&in, security](IntakeSource source, AlertParser parse) {
+    return [&in, security, source, parse](const httplib::Request& req, httplib::Response& res) {
+      Principal principal;
+      if (!AdmitIntake(security, req, res, &principal)) return;
+      if (!JsonContentType(req, res)) {
+        in.CountRejected(source, 1);
+        return;
+      }
+      const absl::Time now = absl::Now();
+      auto batch = parse(req.body, now);
+      if (!batch.ok()) {
+        in.CountRejected(source, 1);
+        JsonError(res, 400, batch.status().message());
+        return;
+      }
+      const int total = static_cast<int>(batch->alerts.size() + batch->rejected.size());
+      const int forbidden = FilterAlertsForPrincipal(principal, &*batch);
+      Reply(res, in.AcceptAlerts(*std::move(batch), source, now), total);
+      FinishForbidden(security, res, forbidden, total);
+    };
   };
-  s.Post("/api/v1/alerts", alerts);
-  s.Post("/api/v2/alerts", alerts);
-
-  s.Post("/api/v1/webhooks/alertmanager", [&in, security](const httplib::Request& req,
-                                                          httplib::Response& res) {
-    Principal principal;
-    if (!AdmitIntake(security, req, res, &principal)) return;
-    if (!JsonContentType(req, res)) {
-      in.CountRejected(IntakeSource::kAlertmanager, 1);
-      return;
-    }
-    const absl::Time now = absl::Now();
-    auto batch = ParseAlertmanagerWebhook(req.body, now);
-    if (!batch.ok()) {
-      in.CountRejected(IntakeSource::kAlertmanager, 1);
-      JsonError(res, 400, batch.status().message());
-      return;
-    }
-    const int total = static_cast<int>(batch->alerts.size() + batch->rejected.size());
-    const int forbidden = FilterAlertsForPrincipal(principal, &*batch);
-    Reply(res, in.AcceptAlerts(*std::move(batch), IntakeSource::kAlertmanager, now), total);
-    FinishForbidden(security, res, forbidden, total);
-  });
+  s.Post("/api/v1/alerts", alert_handler(IntakeSource::kPrometheus, &ParsePrometheusAlerts));
+  s.Post("/api/v2/alerts", alert_handler(IntakeSource::kPrometheus, &ParsePrometheusAlerts));
+  s.Post("/api/v1/webhooks/alertmanager",
+         alert_handler(IntakeSource::kAlertmanager, &ParseAlertmanagerWebhook));
 
   s.Post("/api/v1/events", [&in, security](const httplib::Request& req, httplib::Response& res) {
     Principal principal;
