@@ -157,51 +157,36 @@ void HttpApi::Routes(const IntakeConfig& intake) {
     if (!AdmitIntake(security, req, res, &principal)) return;
     const absl::Time now = absl::Now();
     const std::string ct = req.get_header_value("Content-Type");
+    // Every mode yields a batch (a single event is a batch of one), so the
+    // rest is shared.
+    absl::StatusOr<CloudEventBatch> batch;
+    auto one = [](absl::StatusOr<EventPtr> event) -> absl::StatusOr<CloudEventBatch> {
+      if (!event.ok()) return event.status();
+      return CloudEventBatch{{*std::move(event)}, {}};
+    };
     switch (ModeForContentType(ct)) {
-      case CloudEventsMode::kStructured: {
-        auto event = ParseStructuredCloudEvent(req.body, now);
-        if (!event.ok()) {
-          in.CountRejected(IntakeSource::kCloudEvents, 1);
-          JsonError(res, 400, event.status().message());
-          return;
-        }
-        std::vector<EventPtr> events{*std::move(event)};
-        std::vector<Rejection> rejected;
-        const int forbidden = FilterEventsForPrincipal(principal, &events, &rejected);
-        Reply(res, in.AcceptEvents(std::move(events), std::move(rejected), now), 1);
-        FinishForbidden(security, res, forbidden, 1);
-        return;
-      }
-      case CloudEventsMode::kBatch: {
-        auto batch = ParseCloudEventBatch(req.body, now);
-        if (!batch.ok()) {
-          in.CountRejected(IntakeSource::kCloudEvents, 1);
-          JsonError(res, 400, batch.status().message());
-          return;
-        }
-        const int total = static_cast<int>(batch->events.size() + batch->rejected.size());
-        const int forbidden = FilterEventsForPrincipal(principal, &batch->events, &batch->rejected);
-        Reply(res, in.AcceptEvents(std::move(batch->events), std::move(batch->rejected), now), total);
-        FinishForbidden(security, res, forbidden, total);
-        return;
-      }
+      case CloudEventsMode::kStructured:
+        batch = one(ParseStructuredCloudEvent(req.body, now));
+        break;
+      case CloudEventsMode::kBatch:
+        batch = ParseCloudEventBatch(req.body, now);
+        break;
       case CloudEventsMode::kBinary: {
         std::vector<std::pair<std::string, std::string>> headers(req.headers.begin(),
                                                                  req.headers.end());
-        auto event = ParseBinaryCloudEvent(headers, ct, req.body, now);
-        if (!event.ok()) {
-          in.CountRejected(IntakeSource::kCloudEvents, 1);
-          JsonError(res, 400, event.status().message());
-          return;
-        }
-        std::vector<EventPtr> events{*std::move(event)};
-        std::vector<Rejection> rejected;
-        const int forbidden = FilterEventsForPrincipal(principal, &events, &rejected);
-        Reply(res, in.AcceptEvents(std::move(events), std::move(rejected), now), 1);
-        FinishForbidden(security, res, forbidden, 1);
-        return;
+        batch = one(ParseBinaryCloudEvent(headers, ct, req.body, now));
+        break;
       }
     }
+    if (!batch.ok()) {
+      in.CountRejected(IntakeSource::kCloudEvents, 1);
+      JsonError(res, 400, batch.status().message());
+      return;
+    }
+    const int total = static_cast<int>(batch->events.size() + batch->rejected.size());
+    const int forbidden = FilterEventsForPrincipal(principal, &batch->events, &batch->rejected);
+    Reply(res, in.AcceptEvents(std::move(batch->events), std::move(batch->rejected), now), total);
+    FinishForbidden(security, res, forbidden, total);
   });
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
