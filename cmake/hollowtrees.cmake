@@ -23,6 +23,14 @@ function(ht_binary name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endfunction()
 
+# ht_use_jemalloc(NAME): a daemon's malloc and operator new come from
+# jemalloc (see HT_JEMALLOC in the top-level CMakeLists.txt).
+function(ht_use_jemalloc name)
+  if(HT_JEMALLOC)
+    target_link_libraries(${name} PRIVATE ${JEMALLOC_LIBRARY})
+  endif()
+endfunction()
+
 # ht_test(NAME SRCS x_test.cc DEPS lib [LABELS l] [TIMEOUT s])
 # One GoogleTest binary per component, registered with CTest as one test.
 function(ht_test name)
