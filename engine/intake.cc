@@ -1,84 +1,9 @@
 #include "engine/intake.h"
 
-#include <algorithm>
-
-#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
 namespace hollowtrees::engine {
-
-DedupTable::DedupTable(size_t max_entries, absl::Duration window)
-    : max_per_shard_(std::max<size_t>(max_entries / kShards, 16)), window_(window) {}
-
-DedupTable::Shard& DedupTable::ShardFor(const std::string& key) {
-  return shards_[absl::Hash<std::string>{}(key) % kShards];
-}
-
-bool DedupTable::SeenOrInsert(const std::string& key, absl::Time now) {
-  Shard& shard = ShardFor(key);
-  absl::MutexLock lock(&shard.mu);
-  auto [it, inserted] = shard.seen.try_emplace(key, now);
-  if (!inserted) {
-    const bool fresh = now - it->second <= window_;
-    it->second = now;
-    return fresh;
-  }
-  size_.fetch_add(1, std::memory_order_relaxed);
-  if (shard.seen.size() > max_per_shard_) {
-    // Full: drop the oldest quarter at once (expired entries first, as they
-    // are the oldest), so the O(n) pass is paid once per n/4 inserts, not
-    // per insert.
-    std::vector<absl::Time> times;
-    times.reserve(shard.seen.size());
-    for (const auto& [k, t] : shard.seen) times.push_back(t);
-    auto cut = times.begin() + times.size() / 4;
-    std::nth_element(times.begin(), cut, times.end());
-    const absl::Time cutoff = std::max(*cut, now - window_);
-    size_t removed = 0;
-    for (auto e = shard.seen.begin(); e != shard.seen.end();) {
-      if (e->second < cutoff && e->first != key) {
-        shard.seen.erase(e++);
-        ++removed;
-      } else {
-        ++e;
-      }
-    }
-    // Many entries of one instant (one request): drop arbitrary ones.
-    for (auto e = shard.seen.begin(); removed < times.size() / 4 && e != shard.seen.end();) {
-      if (e->first != key) {
-        shard.seen.erase(e++);
-        ++removed;
-      } else {
-        ++e;
-      }
-    }
-    size_.fetch_sub(removed, std::memory_order_relaxed);
-  }
-  return false;
-}
-
-void DedupTable::Forget(const std::string& key) {
-  Shard& shard = ShardFor(key);
-  absl::MutexLock lock(&shard.mu);
-  if (shard.seen.erase(key) > 0) size_.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void DedupTable::Sweep(absl::Time now) {
-  for (Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
-    size_t removed = 0;
-    for (auto e = shard.seen.begin(); e != shard.seen.end();) {
-      if (now - e->second > window_) {
-        shard.seen.erase(e++);
-        ++removed;
-      } else {
-        ++e;
-      }
-    }
-    size_.fetch_sub(removed, std::memory_order_relaxed);
-  }
-}
 
 std::string IntakeResult::ToJson() const {
   nlohmann::json rejected_json = nlohmann::json::array();

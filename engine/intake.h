@@ -6,51 +6,19 @@
 // one post per request.
 
 #include <array>
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "engine/alerts.h"
 #include "engine/cloudevents.h"
 #include "engine/config.h"
+#include "engine/dedup.h"
 #include "engine/dispatcher.h"
 #include "engine/engine_metrics.h"
 #include "engine/journal.h"
 
 namespace hollowtrees::engine {
-
-// Remembers event keys (source and id) for a window after they were last
-// seen. Sharded; thread-safe.
-class DedupTable {
- public:
-  DedupTable(size_t max_entries, absl::Duration window);
-
-  // True when `key` was seen within the window (and refreshes it); otherwise
-  // remembers it and returns false.
-  bool SeenOrInsert(const std::string& key, absl::Time now);
-  // Forgets a key (an event that was refused after all, so its re-send must
-  // not be taken for a duplicate).
-  void Forget(const std::string& key);
-  // Drops entries older than the window.
-  void Sweep(absl::Time now);
-  size_t size() const { return size_.load(std::memory_order_relaxed); }
-
- private:
-  static constexpr int kShards = 64;
-  struct Shard {
-    absl::Mutex mu;
-    absl::flat_hash_map<std::string, absl::Time> seen ABSL_GUARDED_BY(mu);
-  };
-  Shard& ShardFor(const std::string& key);
-
-  const size_t max_per_shard_;
-  const absl::Duration window_;
-  std::array<Shard, kShards> shards_;
-  std::atomic<size_t> size_{0};
-};
 
 // What happened to a request's alerts or events.
 struct IntakeResult {

@@ -14,6 +14,7 @@
 #include "absl/flags/usage.h"
 #include "engine/config.h"
 #include "engine/engine.h"
+#include "lib/common/daemon.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/http/http_client.h"
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "check-config") == 0) return CheckConfig(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "replay") == 0) return Replay(argc, argv);
 
+  hollowtrees::InitDaemon();
   // Before any thread starts, so only the waiter sees these signals.
   hollowtrees::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
   absl::SetProgramUsageMessage(

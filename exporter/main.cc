@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "exporter/exporter.h"
+#include "lib/common/daemon.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/common/signals.h"
@@ -79,6 +80,7 @@ std::string NormaliseLevel(std::string level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  hollowtrees::InitDaemon();
   hollowtrees::SignalWaiter signals({SIGTERM, SIGINT, SIGQUIT});
   absl::SetProgramUsageMessage(
       "Prometheus exporter of EC2 spot interruption notices.\n"

@@ -10,6 +10,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "lib/common/daemon.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/common/signals.h"
@@ -66,6 +67,7 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace hollowtrees;  // NOLINT: main only
+  InitDaemon();
   absl::SetProgramUsageMessage(
       "spot-config-webhook --listen HOST:PORT --tls-cert-file FILE --tls-private-key-file FILE "
       "[--kubeconfig FILE]");

@@ -33,9 +33,11 @@ void ConnectionLoop(const LoadOptions& o, NextSend next_send, LoadResult& out) {
   while (true) {
     const std::optional<Clock::time_point> due = next_send();
     if (!due) break;
-    if (*due != Clock::time_point::min()) std::this_thread::sleep_until(*due);
+    // The body is built before the wait, so that its cost is not counted
+    // against the receiver.
     const uint64_t first = o.next_seq->fetch_add(o.batch_size);
     const std::string body = AlertBatch(first, o.batch_size, o.match_every);
+    if (*due != Clock::time_point::min()) std::this_thread::sleep_until(*due);
     const Clock::time_point sent = Clock::now();
     if (o.on_send) o.on_send(first, o.batch_size, sent);
     const httplib::Result res = client.Post(o.path.c_str(), body, "application/json");
@@ -54,6 +56,11 @@ void ConnectionLoop(const LoadOptions& o, NextSend next_send, LoadResult& out) {
       const Clock::time_point from = *due == Clock::time_point::min() ? sent : *due;
       out.latencies_us.push_back(
           std::chrono::duration_cast<std::chrono::microseconds>(answered - from).count());
+      if (getenv("HT_SLOW") && *due != Clock::time_point::min() && out.latencies_us.back() > 2000)
+        fprintf(stderr, "SLOW at %.3f: %.2f ms (send delay %.2f ms)\n",
+                std::chrono::duration<double>(from.time_since_epoch()).count(),
+                out.latencies_us.back() / 1000.0,
+                std::chrono::duration<double, std::milli>(sent - from).count());
     } else {
       ++out.requests_failed;
       if (out.first_error.empty()) {

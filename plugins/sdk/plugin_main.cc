@@ -6,6 +6,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "lib/common/daemon.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/common/signals.h"
@@ -26,6 +27,7 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
 namespace hollowtrees::plugin {
 
 int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactory& factory) {
+  InitDaemon();
   // Before any thread starts, so that only the waiter sees these signals.
   SignalWaiter signals({SIGTERM, SIGINT});
   absl::SetProgramUsageMessage(

@@ -366,6 +366,60 @@ TEST(DedupTableTest, StaysWithinItsBound) {
   EXPECT_LE(same.size(), 64u * 16u + 64u);
 }
 
+TEST(DedupTableTest, EvictsTheLeastRecentlySeenFirst) {
+  // 64 shards of 16: "keep" keys are seen again as the flood goes on, so
+  // they outlive keys that were inserted after them and never seen again.
+  DedupTable t(64 * 16, absl::Hours(1));
+  absl::Time now = kNow;
+  for (int k = 0; k < 64; ++k) t.SeenOrInsert(absl::StrCat("keep", k), now);
+  for (int i = 0; i < 5000; ++i) {
+    now += absl::Milliseconds(1);
+    t.SeenOrInsert(absl::StrCat("flood", i), now);
+    if (i % 100 == 0) {
+      for (int k = 0; k < 64; ++k) EXPECT_TRUE(t.SeenOrInsert(absl::StrCat("keep", k), now)) << k;
+    }
+  }
+  int kept = 0;
+  for (int k = 0; k < 64; ++k) kept += t.SeenOrInsert(absl::StrCat("keep", k), now) ? 1 : 0;
+  EXPECT_EQ(kept, 64);
+  int early_flood = 0;
+  for (int i = 0; i < 100; ++i) early_flood += t.SeenOrInsert(absl::StrCat("flood", i), now) ? 1 : 0;
+  EXPECT_EQ(early_flood, 0) << "unrefreshed old keys go first";
+  EXPECT_LE(t.size(), 64u * 16u + 64u);
+}
+
+TEST(DedupTableTest, ForgottenKeysLeaveNoTrace) {
+  DedupTable t(64 * 16, absl::Minutes(10));
+  // Forget and re-insert the same keys many times (a retried batch refused
+  // while the queue is full): the count stays exact and the queue's stale
+  // records do not evict live keys before their time.
+  for (int round = 0; round < 50; ++round) {
+    for (int k = 0; k < 100; ++k) {
+      EXPECT_FALSE(t.SeenOrInsert(absl::StrCat("r", k), kNow)) << round << " " << k;
+      t.Forget(absl::StrCat("r", k));
+    }
+  }
+  EXPECT_EQ(t.size(), 0u);
+  for (int k = 0; k < 100; ++k) EXPECT_FALSE(t.SeenOrInsert(absl::StrCat("r", k), kNow));
+  EXPECT_EQ(t.size(), 100u);
+  for (int k = 0; k < 100; ++k) EXPECT_TRUE(t.SeenOrInsert(absl::StrCat("r", k), kNow));
+  t.Sweep(kNow + absl::Minutes(5));
+  EXPECT_EQ(t.size(), 100u) << "nothing expired yet";
+  t.Sweep(kNow + absl::Minutes(11));
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(DedupTableTest, SweepKeepsWhatWasSeenAgain) {
+  DedupTable t(100000, absl::Minutes(10));
+  for (int k = 0; k < 1000; ++k) t.SeenOrInsert(absl::StrCat("k", k), kNow);
+  for (int k = 0; k < 1000; k += 2) t.SeenOrInsert(absl::StrCat("k", k), kNow + absl::Minutes(8));
+  t.Sweep(kNow + absl::Minutes(12));
+  EXPECT_EQ(t.size(), 500u);
+  for (int k = 0; k < 1000; ++k) {
+    EXPECT_EQ(t.SeenOrInsert(absl::StrCat("k", k), kNow + absl::Minutes(12)), k % 2 == 0) << k;
+  }
+}
+
 class BackpressureTest : public ::testing::Test {
  protected:
   BackpressureTest()
