@@ -56,11 +56,6 @@ void ConnectionLoop(const LoadOptions& o, NextSend next_send, LoadResult& out) {
       const Clock::time_point from = *due == Clock::time_point::min() ? sent : *due;
       out.latencies_us.push_back(
           std::chrono::duration_cast<std::chrono::microseconds>(answered - from).count());
-      if (getenv("HT_SLOW") && *due != Clock::time_point::min() && out.latencies_us.back() > 2000)
-        fprintf(stderr, "SLOW at %.3f: %.2f ms (send delay %.2f ms)\n",
-                std::chrono::duration<double>(from.time_since_epoch()).count(),
-                out.latencies_us.back() / 1000.0,
-                std::chrono::duration<double, std::milli>(sent - from).count());
     } else {
       ++out.requests_failed;
       if (out.first_error.empty()) {
