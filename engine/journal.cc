@@ -109,8 +109,76 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
     s = j->OpenDb();
     if (!s.ok()) return s;
   }
+  // The checkpointer's connection: opened here, so that a failure is
+  // reported at start; used only by its thread from then on.
+  sqlite3* checkpoint_db = nullptr;
+  if (sqlite3_open_v2(options.path.c_str(), &checkpoint_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = checkpoint_db != nullptr ? sqlite3_errmsg(checkpoint_db) : "out of memory";
+    sqlite3_close_v2(checkpoint_db);
+    return absl::UnavailableError(absl::StrCat("cannot open ", options.path, ": ", msg));
+  }
+  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"}) {
+    if (absl::Status s = Exec(checkpoint_db, pragma); !s.ok()) {
+      sqlite3_close_v2(checkpoint_db);
+      return s;
+    }
+  }
+  {
+    absl::MutexLock lock(&j->db_mu_);
+    sqlite3_wal_hook(j->db_, &Journal::OnWalCommit, j.get());  // replaces the automatic checkpoint
+  }
+  j->checkpointer_ = std::thread([raw = j.get(), checkpoint_db] { raw->CheckpointLoop(checkpoint_db); });
   j->writer_ = std::thread([raw = j.get()] { raw->WriterLoop(); });
   return j;
+}
+
+int Journal::OnWalCommit(void* self, sqlite3* db, const char* name, int pages) {
+  auto* j = static_cast<Journal*>(self);
+  // SQLite's own default threshold (wal_autocheckpoint): 1000 pages (8 MB).
+  constexpr int kCheckpointPages = 1000;
+  // Under a flood on a slow disk the checkpointer cannot keep up, and a
+  // checkpoint can only start the WAL over once it has copied every frame,
+  // which it never does while commits keep coming: the WAL would grow
+  // without bound (and its eventual copy stall everything). Past this size
+  // the writer copies it itself, holding up commits: backpressure.
+  constexpr int kWalLimitPages = 4 * kCheckpointPages;
+  if (pages >= kWalLimitPages) {
+    // RESTART waits (busy_timeout) for the checkpointer, copies everything
+    // and makes the next commit start the WAL over.
+    const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      j->logger_.warn("journal checkpoint failed: {}", sqlite3_errmsg(db));
+    }
+  } else if (pages >= kCheckpointPages) {
+    absl::MutexLock lock(&j->checkpoint_mu_);
+    j->checkpoint_wanted_ = true;
+  }
+  return SQLITE_OK;
+}
+
+void Journal::CheckpointLoop(sqlite3* db) {
+  while (true) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      checkpoint_mu_.Await(absl::Condition(
+          +[](Journal* j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(j->checkpoint_mu_) {
+            return j->checkpoint_stopping_ || j->checkpoint_wanted_;
+          },
+          this));
+      if (checkpoint_stopping_) break;
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE: copies what it can without waiting for (or blocking) the
+    // writer; the writer starts the WAL over once everything was copied.
+    int wal_pages = 0, copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      logger_.warn("journal checkpoint failed (the WAL keeps growing until one succeeds): {}",
+                   sqlite3_errmsg(db));
+    }
+  }
+  sqlite3_close_v2(db);
 }
 
 absl::Status Journal::OpenDb() {
@@ -130,7 +198,8 @@ absl::Status Journal::OpenDb() {
   // page_size and auto_vacuum must be chosen before the first table exists.
   for (const char* pragma : {"PRAGMA page_size=8192", "PRAGMA auto_vacuum=INCREMENTAL",
                              "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA cache_size=-8192", "PRAGMA busy_timeout=5000"}) {
+                             "PRAGMA cache_size=-8192", "PRAGMA busy_timeout=5000",
+                             "PRAGMA journal_size_limit=67108864"}) {
     if (absl::Status s = Exec(db_, pragma); !s.ok()) return s;
   }
   {
@@ -143,6 +212,11 @@ absl::Status Journal::OpenDb() {
 }
 
 Journal::~Journal() {
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpoint_stopping_ = true;
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
   {
     absl::MutexLock lock(&queue_mu_);
     stopping_ = true;

@@ -17,6 +17,10 @@
 //
 // Writes go through one writer thread that commits everything pending in
 // one transaction (group commit), so concurrent requests share an fsync.
+// WAL checkpoints (copying the WAL into the database file, with its own
+// fsyncs) run on another thread with its own connection, so they never hold
+// up a commit: SQLite's automatic checkpoint would run inside the commit that
+// crosses the threshold and stall every acknowledgement waiting on it.
 // Thread-safe.
 
 #include <deque>
@@ -106,6 +110,10 @@ class Journal : public FlowStore {
   absl::Status OpenDb();
   void Enqueue(Op op);
   void WriterLoop();
+  // Called by SQLite after each commit on the writer's connection, with the
+  // WAL's size in pages: asks the checkpointer to run past a threshold.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
+  void CheckpointLoop(sqlite3* db);
   std::vector<FlowRecord> Query(const std::string& sql, const std::vector<std::string>& args,
                                 int limit);
 
@@ -124,6 +132,11 @@ class Journal : public FlowStore {
   std::deque<Op> pending_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
+
+  absl::Mutex checkpoint_mu_;
+  bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  bool checkpoint_stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace hollowtrees::engine
