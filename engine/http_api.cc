@@ -76,14 +76,7 @@ void FinishForbidden(HttpSecurity* security, httplib::Response& res, int forbidd
 
 HttpApi::HttpApi(HttpApiDeps deps) : deps_(std::move(deps)), server_(std::make_unique<httplib::Server>()) {}
 
-HttpApi::~HttpApi() { Stop(); }
-
-void HttpApi::Stop() {
-  if (thread_.joinable()) {
-    server_->stop();
-    thread_.join();
-  }
-}
+HttpApi::~HttpApi() = default;
 
 absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const http::HostPort& listen,
                                                         const IntakeConfig& intake,
@@ -98,12 +91,9 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const http::HostPort& li
                                         .max_body_bytes = intake.max_body_bytes,
                                         .io_timeout = absl::Seconds(10)});
   api->Routes(intake);
-  auto port = http::Bind(*api->server_, listen);
-  if (!port.ok()) return port.status();
-  api->port_ = *port;
-  httplib::Server* server = api->server_.get();
-  api->thread_ = std::thread([server] { server->listen_after_bind(); });
-  while (!server->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto serving = http::ServingThread::Start(*api->server_, listen);
+  if (!serving.ok()) return serving.status();
+  api->serving_ = *std::move(serving);
   return api;
 }
 

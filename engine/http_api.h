@@ -7,7 +7,6 @@
 
 #include <functional>
 #include <memory>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "engine/config.h"
@@ -46,11 +45,13 @@ class HttpApi {
   static absl::StatusOr<std::unique_ptr<HttpApi>> Start(const http::HostPort& listen,
                                                         const IntakeConfig& intake,
                                                         HttpApiDeps deps);
-  ~HttpApi();  // Stop()
+  ~HttpApi();  // stops
 
-  int port() const { return port_; }
+  int port() const { return serving_->port(); }
   // Stops accepting and waits for requests being served. Idempotent.
-  void Stop();
+  void Stop() {
+    if (serving_) serving_->Stop();
+  }
 
  private:
   explicit HttpApi(HttpApiDeps deps);
@@ -58,8 +59,7 @@ class HttpApi {
 
   HttpApiDeps deps_;
   std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
 };
 
 }  // namespace hollowtrees::engine

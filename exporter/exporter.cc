@@ -101,17 +101,11 @@ absl::Status Exporter::Init(InstanceMetadata& metadata) {
   });
   auto hp = http::ParseHostPort(options_.bind_addr);
   if (!hp.ok()) return hp.status();
-  auto port = http::Bind(*server_, *hp);
-  if (!port.ok()) return port.status();
+  auto serving = http::ServingThread::Start(*server_, *hp);
+  if (!serving.ok()) return serving.status();
+  serving_ = *std::move(serving);
   host_ = hp->host;
-  port_ = *port;
-  httplib::Server* server = server_.get();
-  server_thread_ = std::thread([server] { server->listen_after_bind(); });
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!server->is_running()) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("HTTP server did not start");
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  port_ = serving_->port();
   poller_->Start();
   return absl::OkStatus();
 }
@@ -121,8 +115,7 @@ std::string Exporter::RenderMetrics() {
 }
 
 void Exporter::Stop() {
-  if (server_) server_->stop();
-  if (server_thread_.joinable()) server_thread_.join();
+  if (serving_) serving_->Stop();
   if (poller_) poller_->Stop();
   notifier_.reset();
 }

@@ -9,7 +9,6 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -18,6 +17,7 @@
 #include "exporter/metadata.h"
 #include "exporter/notifier.h"
 #include "exporter/poller.h"
+#include "lib/http/server_util.h"
 
 namespace httplib {
 class Server;
@@ -84,7 +84,7 @@ class Exporter {
   std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<MetadataPoller> poller_;
   std::unique_ptr<httplib::Server> server_;
-  std::thread server_thread_;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
   std::string host_;
   int port_ = 0;
 };

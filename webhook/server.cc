@@ -119,20 +119,10 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
     res.set_content(reg->Expose(), std::string(metrics::Registry::kContentType));
   });
   HT_ASSIGN_OR_RETURN(http::HostPort hp, http::ParseHostPort(options.listen));
-  HT_ASSIGN_OR_RETURN(s->port_, http::Bind(*s->server_, hp));
-  httplib::Server* srv = s->server_.get();
-  s->thread_ = std::thread([srv] { srv->listen_after_bind(); });
-  for (int i = 0; i < 5000 && !srv->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  HT_ASSIGN_OR_RETURN(s->serving_, http::ServingThread::Start(*s->server_, hp));
   return s;
 }
 
-WebhookServer::~WebhookServer() { Stop(); }
-
-void WebhookServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+WebhookServer::~WebhookServer() = default;
 
 }  // namespace hollowtrees::webhook

@@ -14,7 +14,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "lib/http/server_util.h"
@@ -51,16 +50,18 @@ class WebhookServer {
   static absl::StatusOr<std::unique_ptr<WebhookServer>> Start(
       const WebhookServerOptions& options, CertReloader& certs, Admitter& admitter,
       Extender& extender, metrics::Registry& registry, std::shared_ptr<spdlog::logger> logger);
-  ~WebhookServer();
+  ~WebhookServer();  // stops
 
-  int port() const { return port_; }
-  void Stop();
+  int port() const { return serving_->port(); }
+  // Stops serving and waits for requests being served. Idempotent.
+  void Stop() {
+    if (serving_) serving_->Stop();
+  }
 
  private:
   WebhookServer() = default;
   std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
 };
 
 }  // namespace hollowtrees::webhook

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace hollowtrees::http {
 
@@ -66,6 +67,31 @@ absl::StatusOr<int> Bind(httplib::Server& server, const HostPort& address) {
                                                " (address in use or not permitted)"));
   }
   return address.port;
+}
+
+absl::StatusOr<std::unique_ptr<ServingThread>> ServingThread::Start(httplib::Server& server,
+                                                                     const HostPort& address,
+                                                                     absl::Duration timeout) {
+  auto port = Bind(server, address);
+  if (!port.ok()) return port.status();
+  std::unique_ptr<ServingThread> serving(new ServingThread(server, *port));
+  serving->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!server.is_running()) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("the HTTP server on ", address.host, ":",
+                                                      *port, " did not start within ",
+                                                      absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return serving;
+}
+
+void ServingThread::Stop() {
+  if (!thread_.joinable()) return;
+  server_.stop();
+  thread_.join();
 }
 
 }  // namespace hollowtrees::http

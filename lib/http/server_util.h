@@ -1,9 +1,11 @@
 #pragma once
 
+#include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace httplib {
@@ -36,5 +38,34 @@ void ConfigureServer(httplib::Server& server, const ServerOptions& options);
 // Binds the server to `address` and returns the bound port (the chosen one
 // for port 0). Unavailable when the address is taken.
 absl::StatusOr<int> Bind(httplib::Server& server, const HostPort& address);
+
+// A server serving on a thread of its own, from Start until Stop (or
+// destruction, which stops it). The server must outlive it: declare it after
+// the server it serves.
+class ServingThread {
+ public:
+  // Binds `server` (configured and routed) to `address`, listens on a new
+  // thread and waits until it accepts connections. Unavailable when the
+  // address is taken; DeadlineExceeded when it has not started within
+  // `timeout`.
+  static absl::StatusOr<std::unique_ptr<ServingThread>> Start(
+      httplib::Server& server, const HostPort& address, absl::Duration timeout = absl::Seconds(10));
+  ~ServingThread() { Stop(); }
+  ServingThread(const ServingThread&) = delete;
+  ServingThread& operator=(const ServingThread&) = delete;
+
+  // Stops listening, ends open connections and waits for the thread.
+  // Idempotent.
+  void Stop();
+  // The bound port (the chosen one when the address asked for port 0).
+  int port() const { return port_; }
+
+ private:
+  ServingThread(httplib::Server& server, int port) : server_(server), port_(port) {}
+
+  httplib::Server& server_;
+  const int port_;
+  std::thread thread_;
+};
 
 }  // namespace hollowtrees::http

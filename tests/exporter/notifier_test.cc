@@ -43,13 +43,8 @@ class FakeEngine {
       res.set_content(status < 300 ? R"({"accepted":1})" : R"({"error":"scripted"})",
                       "application/json");
     });
-    port_ = *http::Bind(server_, {"127.0.0.1", 0});
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) absl::SleepFor(absl::Milliseconds(1));
-  }
-  ~FakeEngine() {
-    server_.stop();
-    thread_.join();
+    serving_ = *http::ServingThread::Start(server_, {"127.0.0.1", 0});
+    port_ = serving_->port();
   }
   std::string url() const { return absl::StrCat("http://127.0.0.1:", port_, "/api/v1/events"); }
   void Script(std::deque<int> statuses) {
@@ -69,7 +64,7 @@ class FakeEngine {
 
  private:
   httplib::Server server_;
-  std::thread thread_;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
   int port_ = 0;
   absl::Mutex mu_;
   std::deque<int> script_ ABSL_GUARDED_BY(mu_);

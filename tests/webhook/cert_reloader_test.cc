@@ -2,11 +2,11 @@
 
 #include <httplib.h>
 
-#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/common/logging.h"
+#include "lib/http/server_util.h"
 #include "tests/fakes/kube/test_pki.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -46,18 +46,13 @@ class CertReloaderTest : public ::testing::Test {
     });
     ASSERT_TRUE(server_->is_valid());
     server_->Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    auto serving = http::ServingThread::Start(*server_, {"127.0.0.1", 0});
+    ASSERT_TRUE(serving.ok()) << serving.status();
+    serving_ = *std::move(serving);
+    port_ = serving_->port();
   }
 
-  void TearDown() override {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  void TearDown() override { serving_.reset(); }
 
   // GET / over verified TLS with `ca_file` as the only trust.
   bool TrustedBy(const std::string& ca_file) {
@@ -71,7 +66,7 @@ class CertReloaderTest : public ::testing::Test {
   hollowtrees::testing::TestPki one_, two_;
   std::string cert_, key_;
   std::unique_ptr<httplib::SSLServer> server_;
-  std::thread thread_;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
   int port_ = 0;
 };
 

@@ -926,23 +926,14 @@ absl::StatusOr<std::unique_ptr<FakeAws>> FakeAws::Start(const FakeAwsOptions& op
   };
   fake->server_->Post("/", handler);
   fake->server_->Get("/", handler);
-  auto port = http::Bind(*fake->server_, {options.host, options.port});
-  if (!port.ok()) return port.status();
-  fake->port_ = *port;
-  httplib::Server* server = fake->server_.get();
-  fake->thread_ = std::thread([server] { server->listen_after_bind(); });
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!server->is_running()) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("fake AWS did not start");
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  auto serving = http::ServingThread::Start(*fake->server_, {options.host, options.port});
+  if (!serving.ok()) return serving.status();
+  fake->serving_ = *std::move(serving);
+  fake->port_ = fake->serving_->port();
   return fake;
 }
 
-FakeAws::~FakeAws() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+FakeAws::~FakeAws() = default;
 
 std::string FakeAws::endpoint() const { return absl::StrCat("http://", options_.host, ":", port_); }
 

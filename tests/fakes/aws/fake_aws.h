@@ -16,13 +16,13 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "lib/http/server_util.h"
 
 namespace httplib {
 class Server;
@@ -132,7 +132,7 @@ class FakeAws {
   FakeAwsOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<Impl> impl_;
-  std::thread thread_;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_ and impl_: stops first
   int port_ = 0;
 };
 

@@ -232,23 +232,14 @@ absl::StatusOr<std::unique_ptr<FakeImds>> FakeImds::Start(const FakeImdsOptions&
   fake->server_->Put("/latest/.*", handler);
   fake->server_->Post("/latest/.*", handler);
   fake->server_->Delete("/latest/.*", handler);
-  auto port = http::Bind(*fake->server_, {options.host, options.port});
-  if (!port.ok()) return port.status();
-  fake->port_ = *port;
-  httplib::Server* server = fake->server_.get();
-  fake->thread_ = std::thread([server] { server->listen_after_bind(); });
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!server->is_running()) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("fake IMDS did not start");
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  auto serving = http::ServingThread::Start(*fake->server_, {options.host, options.port});
+  if (!serving.ok()) return serving.status();
+  fake->serving_ = *std::move(serving);
+  fake->port_ = fake->serving_->port();
   return fake;
 }
 
-FakeImds::~FakeImds() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+FakeImds::~FakeImds() = default;
 
 std::string FakeImds::endpoint() const { return absl::StrCat("http://", options_.host, ":", port_); }
 

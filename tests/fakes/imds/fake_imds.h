@@ -22,10 +22,10 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/http/server_util.h"
 
 namespace httplib {
 class Server;
@@ -100,7 +100,7 @@ class FakeImds {
   FakeImds() = default;
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<Impl> impl_;
-  std::thread thread_;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_ and impl_: stops first
   FakeImdsOptions options_;
   int port_ = 0;
 };

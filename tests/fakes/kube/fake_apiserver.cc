@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -213,7 +212,7 @@ class FakeApiServer::Impl {
   // ConfigMaps (with watch) live in configmaps.cc.
   FakeConfigMaps configmaps_;
   std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
 
   absl::Mutex mu_;
   // resource name -> "ns/name" (or "name") -> object
@@ -1212,21 +1211,17 @@ absl::StatusOr<std::unique_ptr<FakeApiServer>> FakeApiServer::Start(
   impl->server_->Put(".*", handler);
   impl->server_->Delete(".*", handler);
   HT_ASSIGN_OR_RETURN(http::HostPort hp, http::ParseHostPort(options.listen));
-  HT_ASSIGN_OR_RETURN(fake->port_, http::Bind(*impl->server_, hp));
-  impl->thread_ = std::thread([impl] { impl->server_->listen_after_bind(); });
-  for (int i = 0; i < 2000 && !impl->server_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  HT_ASSIGN_OR_RETURN(impl->serving_, http::ServingThread::Start(*impl->server_, hp));
+  fake->port_ = impl->serving_->port();
   return fake;
 }
 
 FakeApiServer::~FakeApiServer() { Stop(); }
 
 void FakeApiServer::Stop() {
-  if (impl_ && impl_->server_) {
+  if (impl_ && impl_->serving_) {
     impl_->configmaps_.Shutdown();
-    impl_->server_->stop();
-    if (impl_->thread_.joinable()) impl_->thread_.join();
+    impl_->serving_->Stop();
   }
 }
 

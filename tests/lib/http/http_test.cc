@@ -50,9 +50,9 @@ TEST(HttpClientTest, TalksToALocalServerAndReportsRefusal) {
   server.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
     res.set_content(req.body + "|" + req.get_header_value("X-Test"), "text/plain");
   });
-  ASSERT_OK_AND_ASSIGN(int port, Bind(server, {"127.0.0.1", 0}));
-  std::thread t([&] { server.listen_after_bind(); });
-  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_OK_AND_ASSIGN(auto serving, ServingThread::Start(server, {"127.0.0.1", 0}));
+  const int port = serving->port();
+  EXPECT_GT(port, 0);
 
   ASSERT_OK_AND_ASSIGN(auto client, NewHttpClient({.base_url = "http://127.0.0.1:" + std::to_string(port)}));
   for (int i = 0; i < 3; ++i) {  // reuses the pooled connection
@@ -66,8 +66,9 @@ TEST(HttpClientTest, TalksToALocalServerAndReportsRefusal) {
   }
   ASSERT_OK_AND_ASSIGN(HttpResponse nf, client->Send({.path = "/nope"}));
   EXPECT_EQ(nf.status, 404);
-  server.stop();
-  t.join();
+  serving->Stop();
+  serving->Stop();  // idempotent
+  EXPECT_FALSE(server.is_running());
 
   EXPECT_THAT(client->Send({.path = "/echo"}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("127.0.0.1")));
@@ -79,6 +80,10 @@ TEST(ServerTest, ATakenPortIsAnErrorNotAShare) {
   ConfigureServer(second, {});
   ASSERT_OK_AND_ASSIGN(int port, Bind(first, {"127.0.0.1", 0}));
   EXPECT_THAT(Bind(second, {"127.0.0.1", port}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("address in use")));
+  httplib::Server third;
+  ConfigureServer(third, {});
+  EXPECT_THAT(ServingThread::Start(third, {"127.0.0.1", port}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("address in use")));
 }
 
