@@ -45,15 +45,34 @@ std::vector<Record> ReadRecords(const std::string& path) {
   return out;
 }
 
+// An ht-log-action-plugin on a free loopback port, recording every call it
+// gets in `record_file`, and answering after `delay` (empty: at once).
+struct RecordingPlugin {
+  std::unique_ptr<Subprocess> process;
+  std::string port;
+};
+
+absl::StatusOr<RecordingPlugin> StartRecordingPlugin(const std::string& record_file,
+                                                     const std::string& delay = "") {
+  std::vector<std::string> argv = {BinaryPath("ht-log-action-plugin"), "--listen", "127.0.0.1:0",
+                                   "--record-file", record_file};
+  if (!delay.empty()) {
+    argv.push_back("--delay");
+    argv.push_back(delay);
+  }
+  auto process = Subprocess::Start(argv);
+  if (!process.ok()) return process.status();
+  auto port = (*process)->WaitForOutput("listening on 127.0.0.1:(\\d+)");
+  if (!port.ok()) return port.status();
+  return RecordingPlugin{*std::move(process), *port};
+}
+
 TEST(EngineCrashTest, NothingAcknowledgedIsLostAcrossSigkills) {
   const std::string dir = hollowtrees::testing::MakeTempDir("ht-crash");
-  ASSERT_OK_AND_ASSIGN(auto p1, Subprocess::Start({BinaryPath("ht-log-action-plugin"), "--listen",
-                                                   "127.0.0.1:0", "--record-file", dir + "/p1.jsonl",
-                                                   "--delay", "120ms"}));
-  ASSERT_OK_AND_ASSIGN(auto p2, Subprocess::Start({BinaryPath("ht-log-action-plugin"), "--listen",
-                                                   "127.0.0.1:0", "--record-file", dir + "/p2.jsonl"}));
-  ASSERT_OK_AND_ASSIGN(std::string port1, p1->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
-  ASSERT_OK_AND_ASSIGN(std::string port2, p2->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
+  ASSERT_OK_AND_ASSIGN(RecordingPlugin p1, StartRecordingPlugin(dir + "/p1.jsonl", "120ms"));
+  ASSERT_OK_AND_ASSIGN(RecordingPlugin p2, StartRecordingPlugin(dir + "/p2.jsonl"));
+  const std::string& port1 = p1.port;
+  const std::string& port2 = p2.port;
   ASSERT_THAT(hollowtrees::testing::WriteStringToFile(dir + "/rules.yaml", absl::StrCat(R"(
 data_dir: )", dir, R"(/data
 action_plugins:
@@ -159,13 +178,10 @@ rules:
 
 TEST(EngineShutdownTest, SigtermLetsTheCallInFlightFinishRecordsItAndExitsZero) {
   const std::string dir = hollowtrees::testing::MakeTempDir("ht-term");
-  ASSERT_OK_AND_ASSIGN(auto p1, Subprocess::Start({BinaryPath("ht-log-action-plugin"), "--listen",
-                                                   "127.0.0.1:0", "--record-file", dir + "/p1.jsonl",
-                                                   "--delay", "1500ms"}));
-  ASSERT_OK_AND_ASSIGN(auto p2, Subprocess::Start({BinaryPath("ht-log-action-plugin"), "--listen",
-                                                   "127.0.0.1:0", "--record-file", dir + "/p2.jsonl"}));
-  ASSERT_OK_AND_ASSIGN(std::string port1, p1->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
-  ASSERT_OK_AND_ASSIGN(std::string port2, p2->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
+  ASSERT_OK_AND_ASSIGN(RecordingPlugin p1, StartRecordingPlugin(dir + "/p1.jsonl", "1500ms"));
+  ASSERT_OK_AND_ASSIGN(RecordingPlugin p2, StartRecordingPlugin(dir + "/p2.jsonl"));
+  const std::string& port1 = p1.port;
+  const std::string& port2 = p2.port;
   ASSERT_THAT(hollowtrees::testing::WriteStringToFile(dir + "/rules.yaml", absl::StrCat(R"(
 data_dir: )", dir, R"(/data
 action_plugins:
@@ -191,7 +207,7 @@ rules:
                                              .body = R"([{"labels":{"alertname":"SpotTerminationNotice","instance_id":"i-1"}}])",
                                              .content_type = "application/json"}));
   ASSERT_EQ(r.status, 200);
-  ASSERT_THAT(p1->WaitForOutput("event=.*attempt=1 status=firing"), IsOk());  // the call is in flight
+  ASSERT_THAT(p1.process->WaitForOutput("event=.*attempt=1 status=firing"), IsOk());  // the call is in flight
   const absl::Time sent = absl::Now();
   engine->Signal(SIGTERM);
   ASSERT_OK_AND_ASSIGN(int code, engine->Wait(absl::Seconds(15)));
