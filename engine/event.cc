@@ -149,39 +149,53 @@ void AppendPairArray(std::string& out, const Labels& pairs) {
 }  // namespace
 
 std::string EventToJson(const Event& e) {
-  // Hand-written: the journal writes one per accepted event.
+  // Hand-written: the journal writes one per accepted event, and its size is
+  // written three times (WAL, checkpoint, page cache): optional attributes
+  // only when set, an alert's labels once, its generatorURL only when it is
+  // not the source.
   std::string out;
-  const std::string data = e.Data();
-  out.reserve(256 + data.size());
+  out.reserve(512);
   out += R"({"id":)";
   AppendJsonString(out, e.id);
   out += R"(,"source":)";
   AppendJsonString(out, e.source);
   out += R"(,"type":)";
   AppendJsonString(out, e.type);
-  out += R"(,"subject":)";
-  AppendJsonString(out, e.subject);
-  out += R"(,"datacontenttype":)";
-  AppendJsonString(out, e.datacontenttype);
-  out += R"(,"dataschema":)";
-  AppendJsonString(out, e.dataschema);
+  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"subject", &e.subject},
+                                    {"datacontenttype", &e.datacontenttype},
+                                    {"dataschema", &e.dataschema}}) {
+    if (value->empty()) continue;
+    absl::StrAppend(&out, ",\"", name, "\":");
+    AppendJsonString(out, *value);
+  }
   out += R"(,"time_ns":)";
   out += e.time == absl::InfinitePast() ? "null" : std::to_string(absl::ToUnixNanos(e.time));
-  out += R"(,"extensions":)";
-  AppendPairArray(out, e.extensions);
-  if (e.data_is_binary) {
+  if (!e.extensions.empty()) {
+    out += R"(,"extensions":)";
+    AppendPairArray(out, e.extensions);
+  }
+  if (e.alert) {
+    const AlertDetails& a = *e.alert;
+    out += R"(,"alert":{"annotations":)";
+    AppendPairArray(out, a.annotations);
+    out += R"(,"startsAt":)";
+    AppendTime(out, a.starts_at);
+    out += R"(,"endsAt":)";
+    AppendTime(out, a.ends_at);
+    if (a.generator_url != e.source) {
+      out += R"(,"url":)";
+      AppendJsonString(out, a.generator_url);
+    }
+    out += R"(,"fp":")";
+    out += FingerprintHex(a.fingerprint);
+    out += "\"}";
+  } else if (e.data_is_binary) {
     out += R"(,"data_b64":)";
-    AppendJsonString(out, absl::Base64Escape(data));
-  } else if (e.alert) {
-    // Our own rendering: valid JSON, embedded as it is (no second escaping).
-    out += R"(,"data_json":)";
-    out += data;
+    AppendJsonString(out, absl::Base64Escape(e.data));
   } else {
     out += R"(,"data":)";
-    AppendJsonString(out, data);
+    AppendJsonString(out, e.data);
   }
-  out += R"(,"data_is_binary":)";
-  out += e.data_is_binary ? "true" : "false";
   out += R"(,"labels":)";
   AppendPairArray(out, e.labels);
   out += R"(,"resolved":)";
@@ -194,6 +208,21 @@ std::string EventToJson(const Event& e) {
   return out;
 }
 
+namespace {
+
+absl::Status ReadAlertTimes(const nlohmann::json& d, AlertDetails& a) {
+  for (const char* field : {"startsAt", "endsAt"}) {
+    const std::string text = d.at(field).get<std::string>();
+    if (text.empty()) continue;
+    auto t = ParseRfc3339(text);
+    if (!t.ok()) return t.status();
+    (std::string(field) == "startsAt" ? a.starts_at : a.ends_at) = *t;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
   nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (!j.is_object()) return absl::InvalidArgumentError("journal event is not a JSON object");
@@ -202,34 +231,38 @@ absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
     e->id = j.at("id").get<std::string>();
     e->source = j.at("source").get<std::string>();
     e->type = j.at("type").get<std::string>();
-    e->subject = j.at("subject").get<std::string>();
-    e->datacontenttype = j.at("datacontenttype").get<std::string>();
-    e->dataschema = j.at("dataschema").get<std::string>();
+    e->subject = j.value("subject", "");
+    e->datacontenttype = j.value("datacontenttype", "");
+    e->dataschema = j.value("dataschema", "");
     if (!j.at("time_ns").is_null()) e->time = absl::FromUnixNanos(j.at("time_ns").get<int64_t>());
-    e->extensions = j.at("extensions").get<std::vector<std::pair<std::string, std::string>>>();
-    if (j.contains("data_b64")) {
-      if (!absl::Base64Unescape(j.at("data_b64").get<std::string>(), &e->data)) {
-        return absl::InvalidArgumentError("journal event data is not base64");
-      }
+    if (j.contains("extensions")) {
+      e->extensions = j.at("extensions").get<std::vector<std::pair<std::string, std::string>>>();
+    }
+    if (j.contains("alert")) {
+      const auto& d = j.at("alert");
+      AlertDetails a;
+      a.annotations = d.at("annotations").get<Labels>();
+      if (absl::Status s = ReadAlertTimes(d, a); !s.ok()) return s;
+      a.generator_url = d.contains("url") ? d.at("url").get<std::string>() : e->source;
+      a.fingerprint = std::stoull(d.at("fp").get<std::string>(), nullptr, 16);
+      e->alert = std::move(a);
     } else if (j.contains("data_json")) {
-      // An alert: rebuild its details so that Data() renders it as before.
+      // The first form of an alert (0.1.0 journals): its rendered data.
       const auto& d = j.at("data_json");
       AlertDetails a;
       for (const auto& [k, v] : d.at("annotations").items()) a.annotations.emplace_back(k, v.get<std::string>());
-      for (const char* field : {"startsAt", "endsAt"}) {
-        const std::string text = d.at(field).get<std::string>();
-        if (text.empty()) continue;
-        auto t = ParseRfc3339(text);
-        if (!t.ok()) return t.status();
-        (std::string(field) == "startsAt" ? a.starts_at : a.ends_at) = *t;
-      }
+      if (absl::Status s = ReadAlertTimes(d, a); !s.ok()) return s;
       a.generator_url = d.at("generatorURL").get<std::string>();
       a.fingerprint = std::stoull(d.at("fingerprint").get<std::string>(), nullptr, 16);
       e->alert = std::move(a);
+    } else if (j.contains("data_b64")) {
+      if (!absl::Base64Unescape(j.at("data_b64").get<std::string>(), &e->data)) {
+        return absl::InvalidArgumentError("journal event data is not base64");
+      }
+      e->data_is_binary = true;
     } else {
       e->data = j.at("data").get<std::string>();
     }
-    e->data_is_binary = j.at("data_is_binary").get<bool>();
     e->labels = j.at("labels").get<Labels>();
     e->status = j.at("resolved").get<bool>() ? AlertStatus::kResolved : AlertStatus::kFiring;
     const int intake = j.at("intake").get<int>();
