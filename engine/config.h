@@ -81,8 +81,10 @@ struct IntakeConfig {
   std::string default_source = "hollowtrees";
   // Events accepted but not yet dispatched. Default 100,000.
   size_t queue_capacity = 100000;
-  // HTTP worker threads. Default 8.
-  int http_threads = 8;
+  // HTTP worker threads. Each open keep-alive connection holds one until it
+  // idles out (2 s), so this bounds the senders served at once; an idle
+  // worker costs a few kB. Default 64.
+  int http_threads = 64;
 };
 
 struct Config {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
+#include "httplib.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/http/http_client.h"
@@ -171,6 +172,32 @@ TEST_F(EngineComponentTest, PrometheusPushCallsThePluginsInOrderOncePerAlert) {
   EXPECT_EQ(flows["flows"][0]["steps"][2]["state"], "done");
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(log_.Get().size(), 3u) << "re-sends made no further calls";
+}
+
+TEST_F(EngineComponentTest, ManyKeepAliveSendersAreServedAtOnce) {
+  // cpp-httplib gives each open keep-alive connection a worker until it idles
+  // out (2 s): with too few workers, the next sender (another Prometheus, an
+  // Alertmanager, a kubelet probe) waits that long. 24 senders keep their
+  // connections open; each one's requests are answered within 1 s.
+  StartPlugins(1);
+  StartEngine("rules: []\n");
+  std::vector<std::unique_ptr<httplib::Client>> senders;
+  for (int i = 0; i < 24; ++i) {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", engine_->port());
+    c->set_keep_alive(true);
+    c->set_read_timeout(1, 0);
+    c->set_connection_timeout(1, 0);
+    auto res = c->Get("/healthz");
+    ASSERT_TRUE(res) << "sender " << i << ": " << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+    senders.push_back(std::move(c));
+  }
+  for (size_t i = 0; i < senders.size(); ++i) {
+    auto res = senders[i]->Post("/api/v2/alerts", absl::StrCat("[", Alert(absl::StrCat("i-", i)), "]"),
+                                "application/json");
+    ASSERT_TRUE(res) << "sender " << i << ": " << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+  }
 }
 
 TEST_F(EngineComponentTest, AllIntakesReachThePlugins) {
