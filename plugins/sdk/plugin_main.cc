@@ -6,10 +6,13 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "httplib.h"
 #include "lib/common/daemon.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/common/signals.h"
+#include "lib/http/server_util.h"
+#include "lib/metrics/metrics.h"
 #include "plugins/sdk/server.h"
 #include "spdlog/spdlog.h"
 
@@ -23,6 +26,9 @@ ABSL_FLAG(std::string, tls_client_ca_file, "",
           "require client certificates signed by these PEM CAs (mutual TLS)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
           "on SIGTERM, how long running calls may take to finish");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve /metrics and /healthz over HTTP on (port 0: any free port); "
+          "empty: no metrics endpoint");
 
 namespace hollowtrees::plugin {
 
@@ -53,10 +59,37 @@ int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactor
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  metrics::Registry registry;
+  options.registry = &registry;
+  options.metrics_name = info.name;
   auto server = PluginServer::Start(**plugin, options, **logger);
   if (!server.ok()) {
     (*logger)->critical("cannot start: {}", server.status().message());
     return 1;
+  }
+  // The metrics endpoint, when asked for: the call counters of the SDK.
+  httplib::Server metrics_server;
+  std::unique_ptr<http::ServingThread> metrics_serving;  // after metrics_server: stops first
+  if (const std::string address = absl::GetFlag(FLAGS_metrics_listen); !address.empty()) {
+    auto hp = http::ParseHostPort(address);
+    if (!hp.ok()) {
+      (*logger)->critical("cannot start: --metrics-listen: {}", hp.status().message());
+      return 2;
+    }
+    http::ConfigureServer(metrics_server, {.threads = 4});
+    metrics_server.Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
+      res.set_content(registry.Expose(), std::string(metrics::Registry::kContentType));
+    });
+    metrics_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok\n", "text/plain");
+    });
+    auto serving = http::ServingThread::Start(metrics_server, *hp);
+    if (!serving.ok()) {
+      (*logger)->critical("cannot start: --metrics-listen: {}", serving.status().message());
+      return 1;
+    }
+    metrics_serving = *std::move(serving);
+    (*logger)->info("metrics on {}:{}", hp->host, metrics_serving->port());
   }
   const size_t colon = options.listen.rfind(':');
   if (!options.tls_cert_file.empty()) {
@@ -69,6 +102,7 @@ int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactor
   (*logger)->info("received signal {}, shutting down (grace {})", sig,
                   absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  if (metrics_serving) metrics_serving->Stop();
   (*logger)->info("stopped");
   return 0;
 }

@@ -4,28 +4,61 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "hollowtrees/plugin/v1/plugin.grpc.pb.h"
 #include "lib/common/logging.h"
 #include "lib/common/thread_pool.h"
+#include "lib/metrics/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace hollowtrees::plugin {
 
 namespace pb = hollowtrees::plugin::v1;
 
+// The call metrics of one plugin process (PluginServerOptions::registry).
+struct CallMetrics {
+  CallMetrics(metrics::Registry& r, const std::string& plugin) {
+    auto& calls = r.AddCounter("hollowtrees_action_plugin_calls_total",
+                               "Calls this plugin answered, by outcome.", {"plugin", "outcome"});
+    for (int o = pb::HandleResponse::Outcome_MIN; o <= pb::HandleResponse::Outcome_MAX; ++o) {
+      if (!pb::HandleResponse::Outcome_IsValid(o)) continue;
+      auto name = absl::AsciiStrToLower(
+          absl::StripPrefix(pb::HandleResponse::Outcome_Name(o), "OUTCOME_"));
+      by_outcome[o] = &calls.WithLabels({plugin, name});
+    }
+    duration = &r.AddHistogram("hollowtrees_action_plugin_call_duration_seconds",
+                               "Time from a call's arrival to its answer.", {"plugin"},
+                               metrics::LatencyBuckets())
+                    .WithLabels({plugin});
+    in_flight = &r.AddGauge("hollowtrees_action_plugin_calls_in_flight",
+                            "Calls being handled or waiting for a worker.", {"plugin"})
+                     .WithLabels({plugin});
+  }
+  std::map<int, metrics::Counter*> by_outcome;
+  metrics::Histogram* duration;
+  metrics::Gauge* in_flight;
+};
+
 class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
  public:
-  Impl(ActionPlugin& plugin, spdlog::logger& logger, int threads)
-      : plugin_(plugin), logger_(logger), pool_(threads) {}
+  Impl(ActionPlugin& plugin, spdlog::logger& logger, int threads, metrics::Registry* registry,
+       const std::string& metrics_name)
+      : plugin_(plugin), logger_(logger), pool_(threads) {
+    if (registry != nullptr) metrics_ = std::make_unique<CallMetrics>(*registry, metrics_name);
+  }
 
   grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx, const pb::HandleRequest* req,
                                    pb::HandleResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    const absl::Time arrived = absl::Now();
+    if (metrics_) metrics_->in_flight->Inc(1);
     // Long actions never block a gRPC callback thread.
-    pool_.Schedule([this, ctx, req, resp, reactor] {
+    pool_.Schedule([this, ctx, req, resp, reactor, arrived] {
       Request request = DecodeRequest(*req);
       Context context;
       context.logger = &logger_;
@@ -54,6 +87,12 @@ class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
                   "event={} rule={} flow={} attempt={} outcome={} message={}", request.event_id,
                   request.rule, request.flow_id, request.attempt,
                   pb::HandleResponse::Outcome_Name(result.outcome), result.message);
+      if (metrics_) {
+        auto it = metrics_->by_outcome.find(result.outcome);
+        if (it != metrics_->by_outcome.end()) it->second->Inc();
+        metrics_->duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
+        metrics_->in_flight->Inc(-1);
+      }
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
@@ -65,6 +104,7 @@ class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
   ActionPlugin& plugin_;
   spdlog::logger& logger_;
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<CallMetrics> metrics_;  // null without a registry
   ThreadPool pool_;
 };
 
@@ -116,7 +156,8 @@ absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(
   auto credentials = ServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
   std::unique_ptr<PluginServer> server(new PluginServer());
-  server->impl_ = std::make_unique<Impl>(plugin, logger, options.max_concurrent_calls);
+  server->impl_ = std::make_unique<Impl>(plugin, logger, options.max_concurrent_calls,
+                                         options.registry, options.metrics_name);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -11,6 +11,9 @@
 namespace grpc {
 class Server;
 }
+namespace hollowtrees::metrics {
+class Registry;
+}
 
 namespace hollowtrees::plugin {
 
@@ -28,6 +31,13 @@ struct PluginServerOptions {
   // Mutual TLS: with a CA file, callers must present a certificate signed by
   // one of its CAs; others are refused in the handshake.
   std::string tls_client_ca_file;
+  // When set, calls are counted in it, labelled plugin=`metrics_name`:
+  //   hollowtrees_action_plugin_calls_total{plugin,outcome}
+  //   hollowtrees_action_plugin_call_duration_seconds{plugin} (histogram)
+  //   hollowtrees_action_plugin_calls_in_flight{plugin}
+  // It must outlive the server.
+  metrics::Registry* registry = nullptr;
+  std::string metrics_name = "plugin";
 };
 
 // Serves one ActionPlugin over gRPC with the standard health service.

@@ -9,6 +9,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
 #include "hollowtrees/plugin/v1/plugin.grpc.pb.h"
+#include "httplib.h"
+#include "lib/metrics/metrics.h"
 #include "plugins/sdk/server.h"
 #include "spdlog/sinks/null_sink.h"
 #include "spdlog/spdlog.h"
@@ -147,12 +149,41 @@ TEST_F(SdkTest, ATakenPortIsAnError) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST_F(SdkTest, CountsCallsByOutcomeWhenGivenARegistry) {
+  metrics::Registry registry;
+  ProbePlugin probe;
+  ASSERT_OK_AND_ASSIGN(auto counted, PluginServer::Start(probe, {.listen = "127.0.0.1:0",
+                                                                 .registry = &registry,
+                                                                 .metrics_name = "probe"},
+                                                         logger_));
+  auto stub = pb::ActionPlugin::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", counted->port()), grpc::InsecureChannelCredentials()));
+  for (const char* labels : {R"({"instance_id":"i-1"})", R"({"mode":"retry"})", R"({"mode":"throw"})",
+                             R"({"instance_id":"i-2"})"}) {
+    pb::HandleResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ASSERT_TRUE(stub->Handle(&ctx, Req(labels), &resp).ok());
+  }
+  const std::string text = registry.Expose();
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_calls_total{plugin="probe",outcome="done"} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_calls_total{plugin="probe",outcome="retry"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_calls_total{plugin="probe",outcome="failed"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_call_duration_seconds_count{plugin="probe"} 4)"));
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_calls_in_flight{plugin="probe"} 0)"));
+  // Without a registry nothing is counted (and nothing breaks): the fixture's server.
+  pb::HandleResponse resp;
+  ASSERT_TRUE(Call(Req(R"({"instance_id":"i-3"})"), &resp).ok());
+  EXPECT_EQ(resp.outcome(), pb::HandleResponse::OUTCOME_DONE);
+}
+
 // The plugin author guide's example binary, driven over gRPC.
 TEST(ExamplePluginTest, TheGuidesExampleWorks) {
   const std::string out = hollowtrees::testing::MakeTempDir("ht-example") + "/notices.txt";
   ASSERT_OK_AND_ASSIGN(auto p, hollowtrees::testing::Subprocess::Start(
                                    {hollowtrees::testing::BinaryPath("ht-example-plugin"), "--listen",
-                                    "127.0.0.1:0", "--out", out}));
+                                    "127.0.0.1:0", "--out", out, "--metrics-listen", "127.0.0.1:0"}));
+  ASSERT_OK_AND_ASSIGN(std::string metrics_port, p->WaitForOutput("metrics on 127.0.0.1:(\\d+)"));
   ASSERT_OK_AND_ASSIGN(std::string port, p->WaitForOutput("listening on 127.0.0.1:(\\d+)"));
   auto stub = pb::ActionPlugin::NewStub(
       grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials()));
@@ -173,6 +204,15 @@ TEST(ExamplePluginTest, TheGuidesExampleWorks) {
             pb::HandleResponse::OUTCOME_SKIPPED);
   EXPECT_EQ(call("c", R"({"status":"firing","labels":{}})").outcome(), pb::HandleResponse::OUTCOME_FAILED);
   EXPECT_EQ(*hollowtrees::testing::ReadFileToString(out), "i-1\n");
+  // --metrics-listen: the SDK's counters, labelled with the plugin's name.
+  httplib::Client metrics("127.0.0.1", std::stoi(metrics_port));
+  auto scrape = metrics.Get("/metrics");
+  ASSERT_TRUE(scrape) << httplib::to_string(scrape.error());
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_THAT(scrape->body, HasSubstr(
+      R"(hollowtrees_action_plugin_calls_total{plugin="ht-example-plugin",outcome="failed"} 1)"));
+  EXPECT_THAT(scrape->body, HasSubstr(
+      R"(hollowtrees_action_plugin_call_duration_seconds_count{plugin="ht-example-plugin"} 4)"));
   EXPECT_EQ(p->Stop(), 0) << p->Output();
 }
 
