@@ -67,24 +67,48 @@ absl::StatusOr<RecordingPlugin> StartRecordingPlugin(const std::string& record_f
   return RecordingPlugin{*std::move(process), *port};
 }
 
+// Writes dir/rules.yaml: the journal under dir/data, the plugins p1 and p2
+// (each with `plugin_options`, e.g. ", timeout: 5s"), then `rules`.
+absl::Status WriteConfig(const std::string& dir, const RecordingPlugin& p1,
+                         const RecordingPlugin& p2, absl::string_view plugin_options,
+                         absl::string_view rules) {
+  return hollowtrees::testing::WriteStringToFile(
+      dir + "/rules.yaml",
+      absl::StrCat("data_dir: ", dir, "/data\naction_plugins:\n",
+                   "  - {name: p1, address: \"127.0.0.1:", p1.port, "\"", plugin_options, "}\n",
+                   "  - {name: p2, address: \"127.0.0.1:", p2.port, "\"", plugin_options, "}\n",
+                   rules));
+}
+
+struct RunningEngine {
+  std::unique_ptr<Subprocess> process;
+  std::string port;
+};
+
+// The engine binary on dir/rules.yaml, on a free loopback port.
+absl::StatusOr<RunningEngine> StartEngine(const std::string& dir,
+                                          std::vector<std::string> extra_args = {}) {
+  std::vector<std::string> argv = {BinaryPath("hollowtrees"), "--config", dir + "/rules.yaml",
+                                   "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  auto process = Subprocess::Start(argv);
+  if (!process.ok()) return process.status();
+  auto port = (*process)->WaitForOutput("listening on 127.0.0.1:(\\d+)");
+  if (!port.ok()) return port.status();
+  return RunningEngine{*std::move(process), *port};
+}
+
 TEST(EngineCrashTest, NothingAcknowledgedIsLostAcrossSigkills) {
   const std::string dir = hollowtrees::testing::MakeTempDir("ht-crash");
   ASSERT_OK_AND_ASSIGN(RecordingPlugin p1, StartRecordingPlugin(dir + "/p1.jsonl", "120ms"));
   ASSERT_OK_AND_ASSIGN(RecordingPlugin p2, StartRecordingPlugin(dir + "/p2.jsonl"));
-  const std::string& port1 = p1.port;
-  const std::string& port2 = p2.port;
-  ASSERT_THAT(hollowtrees::testing::WriteStringToFile(dir + "/rules.yaml", absl::StrCat(R"(
-data_dir: )", dir, R"(/data
-action_plugins:
-  - {name: p1, address: "127.0.0.1:)", port1, R"(", timeout: 5s}
-  - {name: p2, address: "127.0.0.1:)", port2, R"(", timeout: 5s}
-rules:
+  ASSERT_THAT(WriteConfig(dir, p1, p2, ", timeout: 5s", R"(rules:
   - name: drain
     event_type: prometheus.server.alert.SpotTerminationNotice
     group_by: [instance_id]
     retries: 10
     action_plugins: [p1, p2]
-)")),
+)"),
               IsOk());
 
   std::mt19937 rng(20261121);
@@ -92,14 +116,11 @@ rules:
   int next = 0;
   constexpr int kCycles = 10;
   auto start_engine = [&]() -> std::pair<std::unique_ptr<Subprocess>, std::unique_ptr<http::HttpClient>> {
-    auto engine = Subprocess::Start({BinaryPath("hollowtrees"), "--config", dir + "/rules.yaml",
-                                     "--listen", "127.0.0.1:0"});
+    auto engine = StartEngine(dir);
     EXPECT_THAT(engine, IsOk());
-    auto port = (*engine)->WaitForOutput("listening on 127.0.0.1:(\\d+)");
-    EXPECT_THAT(port, IsOk());
-    auto client = http::NewHttpClient({.base_url = absl::StrCat("http://127.0.0.1:", *port),
+    auto client = http::NewHttpClient({.base_url = absl::StrCat("http://127.0.0.1:", engine->port),
                                        .timeout = absl::Seconds(5)});
-    return {*std::move(engine), *std::move(client)};
+    return {std::move(engine->process), *std::move(client)};
   };
 
   for (int cycle = 0; cycle < kCycles; ++cycle) {
@@ -180,29 +201,15 @@ TEST(EngineShutdownTest, SigtermLetsTheCallInFlightFinishRecordsItAndExitsZero) 
   const std::string dir = hollowtrees::testing::MakeTempDir("ht-term");
   ASSERT_OK_AND_ASSIGN(RecordingPlugin p1, StartRecordingPlugin(dir + "/p1.jsonl", "1500ms"));
   ASSERT_OK_AND_ASSIGN(RecordingPlugin p2, StartRecordingPlugin(dir + "/p2.jsonl"));
-  const std::string& port1 = p1.port;
-  const std::string& port2 = p2.port;
-  ASSERT_THAT(hollowtrees::testing::WriteStringToFile(dir + "/rules.yaml", absl::StrCat(R"(
-data_dir: )", dir, R"(/data
-action_plugins:
-  - {name: p1, address: "127.0.0.1:)", port1, R"("}
-  - {name: p2, address: "127.0.0.1:)", port2, R"("}
-rules:
+  ASSERT_THAT(WriteConfig(dir, p1, p2, "", R"(rules:
   - name: r
     event_type: prometheus.server.alert.SpotTerminationNotice
     action_plugins: [p1, p2]
-)")),
+)"),
               IsOk());
-  auto start = [&] {
-    auto e = Subprocess::Start({BinaryPath("hollowtrees"), "--config", dir + "/rules.yaml", "--listen",
-                                "127.0.0.1:0", "--shutdown-grace", "10s"});
-    EXPECT_THAT(e, IsOk());
-    auto port = (*e)->WaitForOutput("listening on 127.0.0.1:(\\d+)");
-    EXPECT_THAT(port, IsOk());
-    return std::make_pair(*std::move(e), *port);
-  };
-  auto [engine, port] = start();
-  ASSERT_OK_AND_ASSIGN(auto client, http::NewHttpClient({.base_url = "http://127.0.0.1:" + port}));
+  ASSERT_OK_AND_ASSIGN(RunningEngine first, StartEngine(dir, {"--shutdown-grace", "10s"}));
+  auto& engine = first.process;
+  ASSERT_OK_AND_ASSIGN(auto client, http::NewHttpClient({.base_url = "http://127.0.0.1:" + first.port}));
   ASSERT_OK_AND_ASSIGN(auto r, client->Send({.method = "POST", .path = "/api/v2/alerts",
                                              .body = R"([{"labels":{"alertname":"SpotTerminationNotice","instance_id":"i-1"}}])",
                                              .content_type = "application/json"}));
@@ -216,14 +223,14 @@ rules:
   EXPECT_THAT(engine->Output(), ::testing::HasSubstr("plugin=p1"));
   EXPECT_TRUE(ReadRecords(dir + "/p2.jsonl").empty()) << "no new call after SIGTERM";
 
-  auto [again, port2b] = start();
+  ASSERT_OK_AND_ASSIGN(RunningEngine again, StartEngine(dir, {"--shutdown-grace", "10s"}));
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (ReadRecords(dir + "/p2.jsonl").empty() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_EQ(ReadRecords(dir + "/p2.jsonl").size(), 1u) << "the chain went on after the restart";
   EXPECT_EQ(ReadRecords(dir + "/p1.jsonl").size(), 1u) << "the finished call was recorded, not repeated";
-  EXPECT_EQ(again->Stop(), 0);
+  EXPECT_EQ(again.process->Stop(), 0);
 }
 
 }  // namespace
