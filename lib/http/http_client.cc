@@ -66,18 +66,7 @@ class HttplibClient : public HttpClient {
                                              StreamCancel* cancel) override {
     // A dedicated connection: stop() on it must not disturb pooled ones.
     std::unique_ptr<httplib::ClientImpl> conn = Connect();
-    const absl::Duration timeout =
-        request.timeout > absl::ZeroDuration() ? request.timeout : options_.timeout;
-    conn->set_read_timeout(absl::ToChronoMicroseconds(timeout));
-    conn->set_write_timeout(absl::ToChronoMicroseconds(timeout));
-    httplib::Request req;
-    req.method = request.method;
-    req.path = url_.path + request.path;
-    for (const auto& [k, v] : request.headers) req.headers.emplace(k, v);
-    if (!request.body.empty()) {
-      req.body = request.body;
-      if (!request.content_type.empty()) req.headers.emplace("Content-Type", request.content_type);
-    }
+    httplib::Request req = Prepare(*conn, request);
     HttpResponse out;
     bool success_status = false;
     req.response_handler = [&](const httplib::Response& r) {
@@ -116,9 +105,7 @@ class HttplibClient : public HttpClient {
     }
     if (!res) {
       if (stopped_by_caller && out.status != 0) return out;
-      const std::string why = httplib::to_string(res.error());
-      return absl::UnavailableError(absl::StrCat(request.method, " ", url_.scheme, "://",
-                                                 url_.host, ":", url_.port, req.path, ": ", why));
+      return TransportError(request, req, res.error());
     }
     out.status = res->status;
     return out;
@@ -126,26 +113,9 @@ class HttplibClient : public HttpClient {
 
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
     std::unique_ptr<httplib::ClientImpl> conn = Acquire();
-    const absl::Duration timeout =
-        request.timeout > absl::ZeroDuration() ? request.timeout : options_.timeout;
-    conn->set_read_timeout(absl::ToChronoMicroseconds(timeout));
-    conn->set_write_timeout(absl::ToChronoMicroseconds(timeout));
-
-    httplib::Request req;
-    req.method = request.method;
-    req.path = url_.path + request.path;
-    for (const auto& [k, v] : request.headers) req.headers.emplace(k, v);
-    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
-        request.method == "PATCH") {
-      req.body = request.body;
-      if (!request.content_type.empty()) req.headers.emplace("Content-Type", request.content_type);
-    }
+    httplib::Request req = Prepare(*conn, request);
     httplib::Result res = conn->send(req);
-    if (!res) {
-      const std::string why = httplib::to_string(res.error());
-      return absl::UnavailableError(absl::StrCat(request.method, " ", url_.scheme, "://",
-                                                 url_.host, ":", url_.port, req.path, ": ", why));
-    }
+    if (!res) return TransportError(request, req, res.error());
     HttpResponse out;
     out.status = res->status;
     out.body = std::move(res->body);
@@ -155,6 +125,33 @@ class HttplibClient : public HttpClient {
   }
 
  private:
+  // Sets the connection's timeouts for `request` and builds the httplib form
+  // of it. A write method always carries a body (maybe empty).
+  httplib::Request Prepare(httplib::ClientImpl& conn, const HttpRequest& request) const {
+    const absl::Duration timeout =
+        request.timeout > absl::ZeroDuration() ? request.timeout : options_.timeout;
+    conn.set_read_timeout(absl::ToChronoMicroseconds(timeout));
+    conn.set_write_timeout(absl::ToChronoMicroseconds(timeout));
+    httplib::Request req;
+    req.method = request.method;
+    req.path = url_.path + request.path;
+    for (const auto& [k, v] : request.headers) req.headers.emplace(k, v);
+    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+        request.method == "PATCH") {
+      req.body = request.body;
+      if (!request.content_type.empty()) req.headers.emplace("Content-Type", request.content_type);
+    }
+    return req;
+  }
+
+  // Unavailable, naming the request and what went wrong on the wire.
+  absl::Status TransportError(const HttpRequest& request, const httplib::Request& req,
+                              httplib::Error error) const {
+    return absl::UnavailableError(absl::StrCat(request.method, " ", url_.scheme, "://", url_.host,
+                                               ":", url_.port, req.path, ": ",
+                                               httplib::to_string(error)));
+  }
+
   std::unique_ptr<httplib::ClientImpl> Acquire() {
     {
       absl::MutexLock lock(&mu_);
