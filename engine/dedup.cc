@@ -38,22 +38,38 @@ bool DedupTable::SeenOrInsert(absl::string_view key, absl::Time now) {
   return false;
 }
 
+DedupTable::Entry* DedupTable::Owner(Shard& shard, const Record& r) {
+  auto it = shard.entries.find(r.digest);
+  return it != shard.entries.end() && it->second.generation == r.generation ? &it->second : nullptr;
+}
+
+template <typename Keep>
+DedupTable::Popped DedupTable::PopOldest(Shard& shard, Keep keep) {
+  const Record r = shard.queue.front();
+  shard.queue.pop_front();
+  Entry* e = Owner(shard, r);
+  if (e == nullptr) return Popped::kStale;
+  if (keep(*e, r)) {
+    shard.queue.push_back(Record{r.digest, e->seen_ns, r.generation});
+    return Popped::kRequeued;
+  }
+  shard.entries.erase(r.digest);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+  return Popped::kDropped;
+}
+
 void DedupTable::EvictOne(Shard& shard) {
   int chances = 0;
+  // Seen again since it was queued: to the back, once per sighting.
+  auto seen_since = [&chances](const Entry& e, const Record& r) {
+    return e.seen_ns > r.queued_ns && chances < kSecondChances;
+  };
   while (!shard.queue.empty()) {
-    const Record r = shard.queue.front();
-    shard.queue.pop_front();
-    auto it = shard.entries.find(r.digest);
-    if (it == shard.entries.end() || it->second.generation != r.generation) continue;  // forgotten
-    if (it->second.seen_ns > r.queued_ns && chances < kSecondChances) {
-      // Seen again since it was queued: to the back, once per sighting.
-      ++chances;
-      shard.queue.push_back(Record{r.digest, it->second.seen_ns, r.generation});
-      continue;
+    switch (PopOldest(shard, seen_since)) {
+      case Popped::kStale: break;
+      case Popped::kRequeued: ++chances; break;
+      case Popped::kDropped: return;
     }
-    shard.entries.erase(it);
-    size_.fetch_sub(1, std::memory_order_relaxed);
-    return;
   }
 }
 
@@ -71,24 +87,14 @@ void DedupTable::Sweep(absl::Time now) {
     // Records are queued in (nearly) the order of their times: stop at the
     // first one within the window.
     while (!shard.queue.empty() && shard.queue.front().queued_ns < cutoff_ns) {
-      const Record r = shard.queue.front();
-      shard.queue.pop_front();
-      auto it = shard.entries.find(r.digest);
-      if (it == shard.entries.end() || it->second.generation != r.generation) continue;
-      if (it->second.seen_ns >= cutoff_ns) {
-        shard.queue.push_back(Record{r.digest, it->second.seen_ns, r.generation});
-        continue;
-      }
-      shard.entries.erase(it);
-      size_.fetch_sub(1, std::memory_order_relaxed);
+      PopOldest(shard, [cutoff_ns](const Entry& e, const Record&) { return e.seen_ns >= cutoff_ns; });
     }
     // Records of entries forgotten or evicted from the back stay until they
     // reach the front; keep the queue's memory in proportion to the entries.
     if (shard.queue.size() > 2 * shard.entries.size() + 64) {
       std::deque<Record> live;
       for (const Record& r : shard.queue) {
-        auto it = shard.entries.find(r.digest);
-        if (it != shard.entries.end() && it->second.generation == r.generation) live.push_back(r);
+        if (Owner(shard, r) != nullptr) live.push_back(r);
       }
       shard.queue.swap(live);
     }

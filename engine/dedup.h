@@ -80,6 +80,15 @@ class DedupTable {
 
   Digest DigestOf(absl::string_view key) const;
   Shard& ShardFor(const Digest& d) { return shards_[d.high % kShards]; }
+  // The entry whose own record `r` is, or null (the record of a forgotten
+  // or evicted entry).
+  static Entry* Owner(Shard& shard, const Record& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Pops the shard's oldest record. Its entry goes to the back of the queue
+  // with its last-seen time when `keep(entry)` holds, and is dropped
+  // otherwise. Returns what happened.
+  enum class Popped { kStale, kRequeued, kDropped };
+  template <typename Keep>
+  Popped PopOldest(Shard& shard, Keep keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Removes one entry from an over-full shard (see the class comment).
   void EvictOne(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 

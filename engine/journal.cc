@@ -85,6 +85,26 @@ constexpr char kSchema[] = R"sql(
   CREATE TABLE IF NOT EXISTS cooldowns(grp TEXT PRIMARY KEY, until_ns INTEGER NOT NULL);
 )sql";
 
+// Opens a connection to `path` (SQLITE_OPEN_* `flags`, no SQLite mutex: each
+// connection is used under one lock or by one thread) and applies `pragmas`.
+// On failure nothing stays open.
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
+                                        std::initializer_list<const char*> pragmas) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", msg));
+  }
+  for (const char* pragma : pragmas) {
+    if (absl::Status s = Exec(db, pragma); !s.ok()) {
+      sqlite3_close_v2(db);
+      return s;
+    }
+  }
+  return db;
+}
+
 bool IsFinalState(int64_t state) {
   return state == static_cast<int>(FlowState::kSucceeded) || state == static_cast<int>(FlowState::kFailed);
 }
@@ -111,24 +131,14 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
   }
   // The checkpointer's connection: opened here, so that a failure is
   // reported at start; used only by its thread from then on.
-  sqlite3* checkpoint_db = nullptr;
-  if (sqlite3_open_v2(options.path.c_str(), &checkpoint_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string msg = checkpoint_db != nullptr ? sqlite3_errmsg(checkpoint_db) : "out of memory";
-    sqlite3_close_v2(checkpoint_db);
-    return absl::UnavailableError(absl::StrCat("cannot open ", options.path, ": ", msg));
-  }
-  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"}) {
-    if (absl::Status s = Exec(checkpoint_db, pragma); !s.ok()) {
-      sqlite3_close_v2(checkpoint_db);
-      return s;
-    }
-  }
+  auto checkpoint_db = OpenConnection(options.path, SQLITE_OPEN_READWRITE,
+                                      {"PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"});
+  if (!checkpoint_db.ok()) return checkpoint_db.status();
   {
     absl::MutexLock lock(&j->db_mu_);
     sqlite3_wal_hook(j->db_, &Journal::OnWalCommit, j.get());  // replaces the automatic checkpoint
   }
-  j->checkpointer_ = std::thread([raw = j.get(), checkpoint_db] { raw->CheckpointLoop(checkpoint_db); });
+  j->checkpointer_ = std::thread([raw = j.get(), db = *checkpoint_db] { raw->CheckpointLoop(db); });
   j->writer_ = std::thread([raw = j.get()] { raw->WriterLoop(); });
   return j;
 }
@@ -171,8 +181,7 @@ void Journal::CheckpointLoop(sqlite3* db) {
     }
     // PASSIVE: copies what it can without waiting for (or blocking) the
     // writer; the writer starts the WAL over once everything was copied.
-    int wal_pages = 0, copied = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
+    const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       logger_.warn("journal checkpoint failed (the WAL keeps growing until one succeeds): {}",
                    sqlite3_errmsg(db));
@@ -187,21 +196,14 @@ absl::Status Journal::OpenDb() {
     sqlite3_close_v2(db_);
     db_ = nullptr;
   }
-  if (sqlite3_open_v2(options_.path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close_v2(db_);
-    db_ = nullptr;
-    return absl::UnavailableError(absl::StrCat("cannot open ", options_.path, ": ", msg));
-  }
   // page_size and auto_vacuum must be chosen before the first table exists.
-  for (const char* pragma : {"PRAGMA page_size=8192", "PRAGMA auto_vacuum=INCREMENTAL",
-                             "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA cache_size=-8192", "PRAGMA busy_timeout=5000",
-                             "PRAGMA journal_size_limit=67108864"}) {
-    if (absl::Status s = Exec(db_, pragma); !s.ok()) return s;
-  }
+  auto db = OpenConnection(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                           {"PRAGMA page_size=8192", "PRAGMA auto_vacuum=INCREMENTAL",
+                            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                            "PRAGMA cache_size=-8192", "PRAGMA busy_timeout=5000",
+                            "PRAGMA journal_size_limit=67108864"});
+  if (!db.ok()) return db.status();
+  db_ = *db;
   {
     Stmt check(db_, "PRAGMA quick_check");
     if (!check.ok() || check.Step() != SQLITE_ROW || check.Text(0) != "ok") {
