@@ -105,7 +105,6 @@ absl::Status Exporter::Init(InstanceMetadata& metadata) {
   if (!serving.ok()) return serving.status();
   serving_ = *std::move(serving);
   host_ = hp->host;
-  port_ = serving_->port();
   poller_->Start();
   return absl::OkStatus();
 }

@@ -64,7 +64,7 @@ class Exporter {
   Exporter& operator=(const Exporter&) = delete;
 
   const std::string& host() const { return host_; }
-  int port() const { return port_; }
+  int port() const { return serving_->port(); }
   // What GET <metrics_path> answers now.
   std::string RenderMetrics();
   const MetadataPoller& poller() const { return *poller_; }
@@ -86,7 +86,6 @@ class Exporter {
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
   std::string host_;
-  int port_ = 0;
 };
 
 // Checks options without starting anything: InvalidArgument naming the

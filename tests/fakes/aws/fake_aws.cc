@@ -929,13 +929,12 @@ absl::StatusOr<std::unique_ptr<FakeAws>> FakeAws::Start(const FakeAwsOptions& op
   auto serving = http::ServingThread::Start(*fake->server_, {options.host, options.port});
   if (!serving.ok()) return serving.status();
   fake->serving_ = *std::move(serving);
-  fake->port_ = fake->serving_->port();
   return fake;
 }
 
 FakeAws::~FakeAws() = default;
 
-std::string FakeAws::endpoint() const { return absl::StrCat("http://", options_.host, ":", port_); }
+std::string FakeAws::endpoint() const { return absl::StrCat("http://", options_.host, ":", port()); }
 
 void FakeAws::AddGroup(const FakeGroup& group) {
   absl::MutexLock lock(&impl_->mu);

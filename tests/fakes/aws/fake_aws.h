@@ -85,7 +85,7 @@ class FakeAws {
   static absl::StatusOr<std::unique_ptr<FakeAws>> Start(const FakeAwsOptions& options = {});
   ~FakeAws();
 
-  int port() const { return port_; }
+  int port() const { return serving_->port(); }
   std::string endpoint() const;  // "http://127.0.0.1:PORT"
   const FakeAwsOptions& options() const { return options_; }
 
@@ -133,7 +133,6 @@ class FakeAws {
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<http::ServingThread> serving_;  // after server_ and impl_: stops first
-  int port_ = 0;
 };
 
 }  // namespace hollowtrees::testing

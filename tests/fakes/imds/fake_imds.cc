@@ -235,13 +235,12 @@ absl::StatusOr<std::unique_ptr<FakeImds>> FakeImds::Start(const FakeImdsOptions&
   auto serving = http::ServingThread::Start(*fake->server_, {options.host, options.port});
   if (!serving.ok()) return serving.status();
   fake->serving_ = *std::move(serving);
-  fake->port_ = fake->serving_->port();
   return fake;
 }
 
 FakeImds::~FakeImds() = default;
 
-std::string FakeImds::endpoint() const { return absl::StrCat("http://", options_.host, ":", port_); }
+std::string FakeImds::endpoint() const { return absl::StrCat("http://", options_.host, ":", port()); }
 
 void FakeImds::SetMode(ImdsMode mode) {
   absl::MutexLock lock(&impl_->mu);

@@ -62,7 +62,7 @@ class FakeImds {
   static absl::StatusOr<std::unique_ptr<FakeImds>> Start(const FakeImdsOptions& options = {});
   ~FakeImds();
 
-  int port() const { return port_; }
+  int port() const { return serving_->port(); }
   // "http://127.0.0.1:PORT" (no path).
   std::string endpoint() const;
 
@@ -102,7 +102,6 @@ class FakeImds {
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<http::ServingThread> serving_;  // after server_ and impl_: stops first
   FakeImdsOptions options_;
-  int port_ = 0;
 };
 
 }  // namespace hollowtrees::testing
