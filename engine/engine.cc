@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "lib/common/logging.h"
+#include "lib/common/version.h"
 #include "spdlog/spdlog.h"
 
 namespace hollowtrees::engine {
@@ -77,7 +78,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
                                 "Event ids remembered to absorb re-sends.",
                                 [raw] { return static_cast<double>(raw->dedup_->size()); });
   e->registry_.AddGauge("hollowtrees_build_info", "Build information.", {"version"})
-      .WithLabels({"0.1.0"})
+      .WithLabels({kVersion})
       .Set(1);
   auto http = HttpApi::Start(*listen, intake,
                              HttpApiDeps{*e->intake_, e->metrics_, *e->store_,

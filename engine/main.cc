@@ -11,7 +11,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "lib/common/daemon.h"
@@ -119,7 +118,7 @@ int main(int argc, char** argv) {
   hollowtrees::InitDaemon();
   // Before any thread starts, so only the waiter sees these signals.
   hollowtrees::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
-  absl::SetProgramUsageMessage(
+  hollowtrees::InitFlags("hollowtrees",
       "the Hollowtrees engine: Prometheus alerts in, ordered gRPC plugin calls out.\n"
       "  hollowtrees --config FILE [--listen HOST:PORT] [--data-dir DIR]\n"
       "  hollowtrees check-config FILE...\n"

@@ -13,7 +13,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "exporter/exporter.h"
@@ -82,7 +81,7 @@ std::string NormaliseLevel(std::string level) {
 int main(int argc, char** argv) {
   hollowtrees::InitDaemon();
   hollowtrees::SignalWaiter signals({SIGTERM, SIGINT, SIGQUIT});
-  absl::SetProgramUsageMessage(
+  hollowtrees::InitFlags("spot-termination-exporter",
       "Prometheus exporter of EC2 spot interruption notices.\n"
       "  spot-termination-exporter [--bind-addr :9189] [--metrics-path /metrics]\n"
       "      [--metadata-endpoint URL] [--log-level LEVEL] [--notify-url URL]");

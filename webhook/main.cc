@@ -7,7 +7,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "lib/common/daemon.h"
@@ -68,7 +67,7 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   using namespace hollowtrees;  // NOLINT: main only
   InitDaemon();
-  absl::SetProgramUsageMessage(
+  InitFlags("spot-config-webhook",
       "spot-config-webhook --listen HOST:PORT --tls-cert-file FILE --tls-private-key-file FILE "
       "[--kubeconfig FILE]");
   AcceptDashedFlags(argc, argv);

@@ -4,7 +4,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "lib/common/daemon.h"
@@ -36,7 +35,7 @@ int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactor
   InitDaemon();
   // Before any thread starts, so that only the waiter sees these signals.
   SignalWaiter signals({SIGTERM, SIGINT});
-  absl::SetProgramUsageMessage(
+  InitFlags(info.name,
       absl::StrCat(info.name, ": a Hollowtrees action plugin (gRPC). ", info.usage));
   AcceptDashedFlags(argc, argv);
   absl::ParseCommandLine(argc, argv);
