@@ -3,7 +3,11 @@
 # missing (so a second run is instant). Run as root.
 #   scripts/install-deps.sh          build dependencies
 #   scripts/install-deps.sh --test   build and test dependencies (Prometheus,
-#                                    Alertmanager, the AWS CLI, botocore, ...)
+#                                    Alertmanager, the AWS CLI, botocore, the
+#                                    image tools, ...)
+#   scripts/install-deps.sh --images build dependencies and the image tools
+#                                    (buildah, skopeo; podman and runc to run
+#                                    the image)
 set -euo pipefail
 
 build_pkgs=(
@@ -18,10 +22,13 @@ test_pkgs=(
   python3-yaml systemd
   clang-14 libclang-rt-14-dev
 )
+image_pkgs=(buildah skopeo podman runc ca-certificates binutils)
 
 pkgs=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=("${test_pkgs[@]}")
+  pkgs+=("${test_pkgs[@]}" "${image_pkgs[@]}")
+elif [[ "${1:-}" == "--images" ]]; then
+  pkgs+=("${image_pkgs[@]}")
 fi
 
 # kubectl is not in Debian's archive; the machine image provides
