@@ -199,9 +199,10 @@ absl::Status Drainer::Classify(const NodeInfo& node, const std::vector<PodInfo>&
   return absl::OkStatus();
 }
 
-absl::StatusOr<DrainResult> Drainer::Drain(const std::string& node_name,
-                                           const DrainOptions& options,
-                                           const std::function<bool()>& cancelled) {
+absl::StatusOr<DrainResult> Drainer::Drain(
+    const std::string& node_name, const DrainOptions& options,
+    const std::function<bool()>& cancelled,
+    const std::function<void(absl::Time cordoned_at)>& on_cordoned) {
   const absl::Time start = clock_.Now();
   const absl::Time deadline = start + options.timeout;
   DrainResult result;
@@ -224,6 +225,7 @@ absl::StatusOr<DrainResult> Drainer::Drain(const std::string& node_name,
     absl::Status s = api_.SetUnschedulable(node_name, true);
     if (!s.ok()) return s;
     result.cordoned_now = true;
+    if (on_cordoned) on_cordoned(clock_.Now());
     logger_.info("node={} cordoned", node_name);
   }
   if (options.taint && !options.dry_run) {

@@ -131,8 +131,13 @@ class Drainer {
   // named, before anything is evicted), or the API's error (Unavailable...).
   // A deadline reached with pods remaining is an OK result with `remaining`
   // naming them. `cancelled` is polled; when it turns true the drain stops.
-  absl::StatusOr<DrainResult> Drain(const std::string& node, const DrainOptions& options,
-                                    const std::function<bool()>& cancelled = [] { return false; });
+  // `on_cordoned`, when set, is called once with the clock's time as soon as
+  // this drain's cordon landed (not when the node was cordoned already, nor
+  // in a dry run), whatever happens to the drain afterwards.
+  absl::StatusOr<DrainResult> Drain(
+      const std::string& node, const DrainOptions& options,
+      const std::function<bool()>& cancelled = [] { return false; },
+      const std::function<void(absl::Time cordoned_at)>& on_cordoned = nullptr);
 
   // Uncordons the node and removes `taint` when given. Idempotent.
   absl::StatusOr<std::string> Uncordon(const std::string& node, const std::optional<Taint>& taint,

@@ -6,6 +6,7 @@
 #include "lib/common/logging.h"
 #include "lib/common/status_macros.h"
 #include "lib/kube/label_selector.h"
+#include "lib/metrics/metrics.h"
 #include "plugins/k8s/kube_http_api.h"
 #include "spdlog/spdlog.h"
 
@@ -216,6 +217,17 @@ K8sPlugin::K8sPlugin(K8sPluginOptions options, ClusterApis& apis, Clock& clock,
 
 K8sPlugin::~K8sPlugin() = default;
 
+void K8sPlugin::RegisterMetrics(metrics::Registry& registry) {
+  // Around the two-minute notice: the cordon should land within seconds.
+  auto& family = registry.AddHistogram(
+      "hollowtrees_k8s_plugin_notice_to_cordon_seconds",
+      "Seconds from the event's time (the notice) to this plugin's cordon of the node, by "
+      "action (drain, cordon).",
+      {"action"}, {0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300});
+  notice_to_cordon_drain_.store(&family.WithLabels({"drain"}));
+  notice_to_cordon_cordon_.store(&family.WithLabels({"cordon"}));
+}
+
 Drainer& K8sPlugin::DrainerFor(KubeApi& api) {
   absl::MutexLock lock(&mu_);
   auto& slot = clusters_[&api];
@@ -302,7 +314,14 @@ plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::C
     if (!msg.ok()) return FromStatus(msg.status(), where);
     return plugin::Result::Done(absl::StrCat(where, *msg));
   }
-  auto result = drainer.Drain(*node, d, context.cancelled);
+  metrics::Histogram* notice_to_cordon =
+      (d.cordon_only ? notice_to_cordon_cordon_ : notice_to_cordon_drain_).load();
+  auto on_cordoned = [&](absl::Time cordoned_at) {
+    if (notice_to_cordon == nullptr || request.event_time == absl::InfinitePast()) return;
+    notice_to_cordon->Observe(
+        std::max(0.0, absl::ToDoubleSeconds(cordoned_at - request.event_time)));
+  };
+  auto result = drainer.Drain(*node, d, context.cancelled, on_cordoned);
   if (!result.ok()) {
     logger_.warn("event={} node={} drain failed: {}", request.event_id, *node, result.status());
     return FromStatus(result.status(), where);

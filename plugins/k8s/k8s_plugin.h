@@ -14,6 +14,7 @@
 //            that cannot be drained under the params; the deadline passed
 //            with pods still there (each named, with the reason)
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,6 +28,10 @@
 #include "plugins/k8s/drainer.h"
 #include "plugins/k8s/kube_api.h"
 #include "plugins/sdk/plugin.h"
+
+namespace hollowtrees::metrics {
+class Histogram;
+}
 
 namespace hollowtrees::k8s {
 
@@ -101,6 +106,15 @@ class K8sPlugin : public plugin::ActionPlugin {
 
   plugin::Result Handle(const plugin::Request& request, const plugin::Context& context) override;
 
+  // Adds, with both children at zero:
+  //   hollowtrees_k8s_plugin_notice_to_cordon_seconds{action} (histogram):
+  //   seconds from the event's `time` attribute (the notice) to this
+  //   plugin's cordon of the node, action "drain" or "cordon". Observed once
+  //   per cordon made (a node cordoned already, a dry run, an event without
+  //   a time: nothing); a time in the future (clock skew) counts as 0.
+  // Call at most once, before Handle (the SDK server does).
+  void RegisterMetrics(metrics::Registry& registry) override;
+
   // Finds the node an event names (DESIGN order: node, instance_id,
   // instance). NotFound names what was looked for; InvalidArgument when the
   // event has none of the labels.
@@ -111,6 +125,9 @@ class K8sPlugin : public plugin::ActionPlugin {
   Drainer& DrainerFor(KubeApi& api);
 
   const K8sPluginOptions options_;
+  // Null until RegisterMetrics; they point into its registry.
+  std::atomic<metrics::Histogram*> notice_to_cordon_drain_{nullptr};
+  std::atomic<metrics::Histogram*> notice_to_cordon_cordon_{nullptr};
   ClusterApis& apis_;
   Clock& clock_;
   spdlog::logger& logger_;

@@ -62,6 +62,19 @@ Request DecodeRequest(const hollowtrees::plugin::v1::HandleRequest& raw) {
   r.event_id = raw.event().id();
   r.event_type = raw.event().type();
   r.event_source = raw.event().source();
+  // The engine sends `time` as a timestamp; other senders may send text.
+  if (auto t = raw.event().attributes().find("time"); t != raw.event().attributes().end()) {
+    if (t->second.has_ce_timestamp()) {
+      r.event_time = absl::FromUnixSeconds(t->second.ce_timestamp().seconds()) +
+                     absl::Nanoseconds(t->second.ce_timestamp().nanos());
+    } else if (t->second.has_ce_string()) {
+      absl::Time parsed;
+      std::string error;
+      if (absl::ParseTime(absl::RFC3339_full, t->second.ce_string(), &parsed, &error)) {
+        r.event_time = parsed;
+      }
+    }
+  }
   r.rule = raw.rule();
   r.flow_id = raw.flow_id();
   r.attempt = raw.attempt();

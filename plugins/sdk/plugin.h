@@ -25,6 +25,9 @@
 namespace spdlog {
 class logger;
 }
+namespace hollowtrees::metrics {
+class Registry;
+}
 
 namespace hollowtrees::plugin {
 
@@ -37,6 +40,10 @@ struct Request {
   std::string event_id;
   std::string event_type;
   std::string event_source;
+  // The event's `time` attribute (for alerts, startsAt, else when the engine
+  // received them; for the exporter's pushed notice, when it read the
+  // notice); InfinitePast when absent or not a time.
+  absl::Time event_time = absl::InfinitePast();
   std::string rule;
   std::string flow_id;
   uint32_t attempt = 1;
@@ -89,6 +96,13 @@ class ActionPlugin {
   // thread-safe. Must not throw; an escaping exception becomes a failed
   // outcome naming it.
   virtual Result Handle(const Request& request, const Context& context) = 0;
+
+  // Called by PluginServer::Start, once per server and before its first
+  // call, when the server is given a registry (PluginMain always gives one;
+  // /metrics serves it with --metrics-listen): add the plugin's own metric
+  // families here. The registry outlives every call. The default adds
+  // nothing.
+  virtual void RegisterMetrics(metrics::Registry& registry) { (void)registry; }
 };
 
 // Decodes the wire request (exposed for tests). InvalidArgument never: data

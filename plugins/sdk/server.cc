@@ -156,6 +156,7 @@ absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(
   auto credentials = ServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
   std::unique_ptr<PluginServer> server(new PluginServer());
+  if (options.registry != nullptr) plugin.RegisterMetrics(*options.registry);
   server->impl_ = std::make_unique<Impl>(plugin, logger, options.max_concurrent_calls,
                                          options.registry, options.metrics_name);
   grpc::EnableDefaultHealthCheckService(true);

@@ -35,7 +35,8 @@ struct PluginServerOptions {
   //   hollowtrees_action_plugin_calls_total{plugin,outcome}
   //   hollowtrees_action_plugin_call_duration_seconds{plugin} (histogram)
   //   hollowtrees_action_plugin_calls_in_flight{plugin}
-  // It must outlive the server.
+  // and the plugin adds its own (ActionPlugin::RegisterMetrics). It must
+  // outlive the server.
   metrics::Registry* registry = nullptr;
   std::string metrics_name = "plugin";
 };

@@ -128,6 +128,27 @@ TEST_F(DrainerTest, RefusesEmptyDirUnmanagedAndDaemonSetPodsWhenParamsSaySo) {
   EXPECT_EQ(api_.PodKeysOnNode("node-1").size(), 3u);
 }
 
+TEST_F(DrainerTest, OnCordonedSeesEveryCordonMadeEvenWhenTheDrainThenFails) {
+  std::vector<absl::Time> cordons;
+  auto record = [&](absl::Time t) { cordons.push_back(t); };
+  auto never = [] { return false; };
+  PodInfo bare = AppPod("bare");
+  bare.controller_kind.clear();
+  api_.AddPod(bare);
+  options_.force = false;
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_THAT(drainer_.Drain("node-1", options_, never, record),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("default/bare")));
+  EXPECT_THAT(cordons, ElementsAre(start_ + absl::Seconds(3)));
+  // Already cordoned: no cordon made, no call. A dry run cordons nothing.
+  options_.force = true;
+  ASSERT_OK_AND_ASSIGN(DrainResult r, drainer_.Drain("node-1", options_, never, record));
+  EXPECT_TRUE(r.complete);
+  options_.dry_run = true;
+  ASSERT_OK_AND_ASSIGN(r, drainer_.Drain("node-2", options_, never, record));
+  EXPECT_EQ(cordons.size(), 1u);
+}
+
 TEST_F(DrainerTest, DaemonSetPodWhoseDaemonSetIsGoneIsDeletedWithForce) {
   PodInfo ds = AppPod("orphan-ds");
   ds.controller_kind = "DaemonSet";

@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/common/logging.h"
+#include "lib/metrics/metrics.h"
 #include "tests/plugins/k8s/fake_kube_api.h"
 #include "tests/testing/status_matchers.h"
 
@@ -13,6 +14,7 @@ namespace {
 
 using ::hollowtrees::plugin::Request;
 using ::hollowtrees::plugin::Result;
+using ::hollowtrees::testing::IsOk;
 using ::hollowtrees::testing::StatusIs;
 using ::testing::HasSubstr;
 using Outcome = ::hollowtrees::plugin::v1::HandleResponse;
@@ -128,9 +130,10 @@ class PluginTest : public ::testing::Test {
   }
 
   Result Call(std::map<std::string, std::string> labels, nlohmann::json params = {},
-              std::string status = "firing") {
+              std::string status = "firing", absl::Time event_time = absl::InfinitePast()) {
     Request req;
     req.event_id = "ev-1";
+    req.event_time = event_time;
     req.rule = "drain_k8s_spot_instance";
     req.labels = std::move(labels);
     req.params = params.is_null() ? nlohmann::json::object() : params;
@@ -249,6 +252,44 @@ TEST_F(PluginTest, TheCallsDeadlineBoundsTheDrain) {
   EXPECT_EQ(r.outcome, Outcome::OUTCOME_FAILED);
   EXPECT_LE(clock_.Now() - start, absl::Seconds(10));
   EXPECT_GE(clock_.Now() - start, absl::Seconds(9));
+}
+
+TEST_F(PluginTest, MeasuresTheTimeFromTheNoticeToTheCordon) {
+  metrics::Registry registry;
+  plugin_->RegisterMetrics(registry);
+  auto exposes = [](const std::string& rest) {
+    return HasSubstr("hollowtrees_k8s_plugin_notice_to_cordon_seconds" + rest);
+  };
+  // Both series exist before any cordon, so that rate() and the dashboard see them.
+  EXPECT_THAT(registry.Expose(), exposes(R"(_count{action="drain"} 0)"));
+  EXPECT_THAT(registry.Expose(), exposes(R"(_count{action="cordon"} 0)"));
+
+  // The notice came 7 s before the drain cordons the node (on the simulated clock).
+  Result r = Call({{"instance_id", "i-0bbb"}}, {}, "firing", clock_.Now() - absl::Seconds(7));
+  ASSERT_EQ(r.outcome, Outcome::OUTCOME_DONE) << r.message;
+  std::string text = registry.Expose();
+  EXPECT_THAT(text, exposes(R"(_count{action="drain"} 1)"));
+  EXPECT_THAT(text, exposes(R"(_sum{action="drain"} 7)"));
+  EXPECT_THAT(text, exposes(R"(_bucket{action="drain",le="5"} 0)"));
+  EXPECT_THAT(text, exposes(R"(_bucket{action="drain",le="7.5"} 1)"));
+
+  // A repeat on the cordoned node, a dry run, an event without a time: no cordon measured.
+  Call({{"instance_id", "i-0bbb"}}, {}, "firing", clock_.Now() - absl::Seconds(60));
+  Call({{"instance_id", "i-0aaa"}}, {{"dry_run", true}}, "firing", clock_.Now());
+  Call({{"instance_id", "i-0aaa"}, {"cluster_name", "test-cluster"}});
+  EXPECT_TRUE(api_.Node("ip-10-0-1-5.ec2.internal")->unschedulable);
+  EXPECT_THAT(registry.Expose(), exposes(R"(_count{action="drain"} 1)"));
+
+  // Cordon only (a rebalance recommendation) has its own series; a time
+  // ahead of the plugin's clock (skew) counts as 0.
+  ASSERT_THAT(api_.SetUnschedulable("ip-10-0-1-5.ec2.internal", false), IsOk());
+  r = Call({{"instance_id", "i-0aaa"}}, {{"action", "cordon"}}, "firing",
+           clock_.Now() + absl::Seconds(3));
+  ASSERT_EQ(r.outcome, Outcome::OUTCOME_DONE) << r.message;
+  text = registry.Expose();
+  EXPECT_THAT(text, exposes(R"(_count{action="cordon"} 1)"));
+  EXPECT_THAT(text, exposes(R"(_sum{action="cordon"} 0)"));
+  EXPECT_THAT(text, exposes(R"(_count{action="drain"} 1)"));
 }
 
 }  // namespace

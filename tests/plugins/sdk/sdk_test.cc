@@ -98,6 +98,21 @@ TEST_F(SdkTest, DecodesTheRequestAndAnswers) {
   EXPECT_EQ(plugin_.last.status, "firing");
   EXPECT_LT(plugin_.deadline - absl::Now(), absl::Seconds(6));
   EXPECT_GT(plugin_.deadline - absl::Now(), absl::Seconds(3));
+  EXPECT_EQ(plugin_.last.event_time, absl::InfinitePast());  // no time attribute
+}
+
+TEST(DecodeRequestTest, TheEventTimeFromATimestampOrText) {
+  pb::HandleRequest raw;
+  auto& attrs = *raw.mutable_event()->mutable_attributes();
+  attrs["time"].mutable_ce_timestamp()->set_seconds(1795242540);
+  attrs["time"].mutable_ce_timestamp()->set_nanos(412000000);
+  EXPECT_EQ(DecodeRequest(raw).event_time,
+            absl::FromUnixSeconds(1795242540) + absl::Milliseconds(412));
+  attrs["time"].set_ce_string("2026-11-21T06:29:00.5+00:00");
+  EXPECT_EQ(DecodeRequest(raw).event_time,
+            absl::FromUnixSeconds(1795242540) + absl::Milliseconds(500));
+  attrs["time"].set_ce_string("soon");
+  EXPECT_EQ(DecodeRequest(raw).event_time, absl::InfinitePast());
 }
 
 TEST_F(SdkTest, RetryCarriesRetryAfterAndExceptionsBecomeFailures) {
@@ -147,6 +162,30 @@ TEST_F(SdkTest, ATakenPortIsAnError) {
   ProbePlugin other;
   auto second = PluginServer::Start(other, {.listen = absl::StrCat("127.0.0.1:", server_->port())}, logger_);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+class MetricsPlugin : public ProbePlugin {
+ public:
+  void RegisterMetrics(metrics::Registry& registry) override {
+    registry.AddCounter("probe_things_total", "Things.").Get().Inc(3);
+    ++registered;
+  }
+  int registered = 0;
+};
+
+TEST_F(SdkTest, ThePluginAddsItsOwnMetricsToTheServersRegistry) {
+  metrics::Registry registry;
+  MetricsPlugin probe;
+  ASSERT_OK_AND_ASSIGN(
+      auto server,
+      PluginServer::Start(probe, {.listen = "127.0.0.1:0", .registry = &registry}, logger_));
+  EXPECT_EQ(probe.registered, 1);
+  EXPECT_THAT(registry.Expose(), HasSubstr("probe_things_total 3"));
+  // Without a registry the plugin is not asked.
+  MetricsPlugin unasked;
+  ASSERT_OK_AND_ASSIGN(auto plain,
+                       PluginServer::Start(unasked, {.listen = "127.0.0.1:0"}, logger_));
+  EXPECT_EQ(unasked.registered, 0);
 }
 
 TEST_F(SdkTest, CountsCallsByOutcomeWhenGivenARegistry) {
