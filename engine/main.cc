@@ -11,7 +11,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "engine/config.h"
+#include "engine/rules/config.h"
 #include "engine/engine.h"
 #include "lib/common/daemon.h"
 #include "lib/common/flags.h"

@@ -2,12 +2,12 @@
 // Authenticator (bearer tokens, JWT, per-cluster authorization), the batch
 // filters, and the tls/auth configuration keys.
 
-#include "engine/auth.h"
+#include "engine/http/auth.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "engine/config.h"
-#include "engine/jwt.h"
+#include "engine/rules/config.h"
+#include "engine/http/jwt.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"

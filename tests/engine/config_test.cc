@@ -1,4 +1,4 @@
-#include "engine/config.h"
+#include "engine/rules/config.h"
 
 #include <filesystem>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "engine/ruleset.h"
+#include "engine/rules/ruleset.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"

@@ -1,8 +1,8 @@
-#include "engine/dispatcher.h"
+#include "engine/dispatch/dispatcher.h"
 
 #include "absl/strings/str_cat.h"
-#include "engine/alerts.h"
-#include "engine/config.h"
+#include "engine/intake/alerts.h"
+#include "engine/rules/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "spdlog/sinks/null_sink.h"

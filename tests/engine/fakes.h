@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "engine/plugin_client.h"
-#include "engine/scheduler.h"
+#include "engine/dispatch/plugin_client.h"
+#include "engine/dispatch/scheduler.h"
 
 namespace hollowtrees::engine::testing {
 

@@ -2,12 +2,12 @@
 // case per finding, each with the smallest input that showed it.
 
 #include "absl/time/civil_time.h"
-#include "engine/alerts.h"
-#include "engine/cloudevents.h"
-#include "engine/config.h"
-#include "engine/jwt.h"
-#include "engine/rfc3339.h"
-#include "engine/ruleset.h"
+#include "engine/intake/alerts.h"
+#include "engine/intake/cloudevents.h"
+#include "engine/rules/config.h"
+#include "engine/http/jwt.h"
+#include "engine/event/rfc3339.h"
+#include "engine/rules/ruleset.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"

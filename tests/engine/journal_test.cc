@@ -1,4 +1,4 @@
-#include "engine/journal.h"
+#include "engine/store/journal.h"
 
 #include <atomic>
 #include <filesystem>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "engine/alerts.h"
+#include "engine/intake/alerts.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "spdlog/sinks/null_sink.h"

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
-#include "engine/jwt.h"
+#include "engine/http/jwt.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/http/http_client.h"

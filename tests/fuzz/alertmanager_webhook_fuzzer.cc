@@ -1,5 +1,5 @@
 // libFuzzer target: the Alertmanager webhook body (POST /api/v1/webhooks/alertmanager).
-#include "engine/alerts.h"
+#include "engine/intake/alerts.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
 // libFuzzer target: CloudEvents in the JSON format, structured mode and
 // batch mode (the same input goes to both parsers).
-#include "engine/cloudevents.h"
+#include "engine/intake/cloudevents.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

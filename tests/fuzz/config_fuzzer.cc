@@ -1,7 +1,7 @@
 // libFuzzer target: rules.yaml (ParseConfig), and for a valid file the
 // compiled ruleset and its JSON view.
-#include "engine/config.h"
-#include "engine/ruleset.h"
+#include "engine/rules/config.h"
+#include "engine/rules/ruleset.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -12,7 +12,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "engine/event.h"
+#include "engine/event/event.h"
 
 namespace hollowtrees::fuzz {
 

@@ -2,8 +2,8 @@
 // as a token (shape, header, signature). Mode 1 takes the input as claims
 // JSON, signs it with the right key and verifies it, so the fuzzer reaches
 // the claim checks behind the signature.
-#include "engine/auth.h"
-#include "engine/jwt.h"
+#include "engine/http/auth.h"
+#include "engine/http/jwt.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

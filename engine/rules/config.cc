@@ -1,0 +1,645 @@
+#include "engine/rules/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "lib/common/duration.h"
+#include "lib/http/server_util.h"
+#include "simdjson.h"
+#include "yaml-cpp/yaml.h"
+
+namespace hollowtrees::engine {
+namespace {
+
+struct Problem {
+  int line;
+  int col;
+  std::string message;
+};
+
+// Walks the YAML tree, collecting every problem with its position.
+class Decoder {
+ public:
+  explicit Decoder(std::string filename) : filename_(std::move(filename)) {}
+
+  void Error(const YAML::Node& at, std::string message) {
+    const YAML::Mark m = at.Mark();
+    // yaml-cpp marks are 0-based; a node without a mark reports -1.
+    problems_.push_back({m.line + 1, m.column + 1, std::move(message)});
+  }
+  void ErrorAtMark(const YAML::Mark& m, std::string message) {
+    problems_.push_back({m.line + 1, m.column + 1, std::move(message)});
+  }
+  void ErrorAt(int line, int col, std::string message) {
+    problems_.push_back({line, col, std::move(message)});
+  }
+
+  bool ok() const { return problems_.empty(); }
+
+  std::string Report() {
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      return a.line != b.line ? a.line < b.line : a.col < b.col;
+    });
+    std::vector<std::string> lines;
+    for (const auto& p : problems_) {
+      lines.push_back(absl::StrCat(filename_, ":", std::max(p.line, 1), ":", std::max(p.col, 1),
+                                   ": ", p.message));
+    }
+    return absl::StrJoin(lines, "\n");
+  }
+
+  // Checks that `node` is a map whose keys are all in `allowed`, reporting
+  // unknown and duplicate keys. False when it is not a map at all.
+  bool CheckMap(const YAML::Node& node, const std::string& what,
+                std::initializer_list<const char*> allowed) {
+    if (!node.IsMap()) {
+      Error(node, absl::StrCat(what, ": must be a mapping"));
+      return false;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+      bool known = false;
+      for (const char* a : allowed) known = known || key == a;
+      if (!known) {
+        Error(it->first, absl::StrCat(what, ": unknown key \"", key, "\" (known: ",
+                                      absl::StrJoin(allowed, ", "), ")"));
+      }
+      if (!seen.insert(key).second) {
+        Error(it->first, absl::StrCat(what, ": duplicate key \"", key, "\""));
+      }
+    }
+    return true;
+  }
+
+  bool String(const YAML::Node& n, const std::string& what, std::string* out) {
+    if (!n.IsScalar()) {
+      Error(n, absl::StrCat(what, ": must be a string"));
+      return false;
+    }
+    *out = n.Scalar();
+    return true;
+  }
+
+  bool Duration(const YAML::Node& n, const std::string& what, absl::Duration* out) {
+    std::string text;
+    if (!String(n, what, &text)) return false;
+    auto d = ParsePromDuration(text);
+    if (!d.ok()) {
+      Error(n, absl::StrCat(what, ": ", d.status().message()));
+      return false;
+    }
+    *out = *d;
+    return true;
+  }
+
+  bool Int(const YAML::Node& n, const std::string& what, int64_t min, int64_t max, int64_t* out) {
+    std::string text;
+    if (!String(n, what, &text)) return false;
+    int64_t v;
+    if (!absl::SimpleAtoi(text, &v) || v < min || v > max) {
+      Error(n, absl::StrCat(what, ": must be a whole number from ", min, " to ", max, ", not \"",
+                            text, "\""));
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  bool StringList(const YAML::Node& n, const std::string& what, std::vector<std::string>* out) {
+    if (!n.IsSequence()) {
+      Error(n, absl::StrCat(what, ": must be a list of strings"));
+      return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < n.size(); ++i) {
+      std::string s;
+      if (String(n[i], absl::StrCat(what, "[", i, "]"), &s)) {
+        out->push_back(std::move(s));
+      } else {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  const std::string& filename() const { return filename_; }
+
+ private:
+  std::string filename_;
+  std::vector<Problem> problems_;
+};
+
+// YAML -> JSON for plugin params: plain scalars typed (bool, null, number),
+// quoted ones strings.
+nlohmann::json ToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json obj = nlohmann::json::object();
+      for (auto it = n.begin(); it != n.end(); ++it) obj[it->first.Scalar()] = ToJson(it->second);
+      return obj;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& item : n) arr.push_back(ToJson(item));
+      return arr;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+      if (s == "null" || s == "~" || s == "Null" || s == "NULL") return nullptr;
+      int64_t i;
+      if (absl::SimpleAtoi(s, &i)) return i;
+      double d;
+      if (s.find_first_of("0123456789") != std::string::npos && absl::SimpleAtod(s, &d)) return d;
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+void DecodeTls(Decoder& d, const YAML::Node& n, const std::string& what, TlsConfig* tls) {
+  if (!d.CheckMap(n, what, {"ca_file", "cert_file", "key_file", "server_name"})) return;
+  if (n["ca_file"]) d.String(n["ca_file"], what + ".ca_file", &tls->ca_file);
+  if (n["cert_file"]) d.String(n["cert_file"], what + ".cert_file", &tls->cert_file);
+  if (n["key_file"]) d.String(n["key_file"], what + ".key_file", &tls->key_file);
+  if (n["server_name"]) d.String(n["server_name"], what + ".server_name", &tls->server_name);
+  if (tls->cert_file.empty() != tls->key_file.empty()) {
+    d.Error(n, absl::StrCat(what, ": cert_file and key_file go together"));
+  }
+}
+
+void DecodePlugin(Decoder& d, const YAML::Node& n, size_t index, Config* config,
+                  std::vector<YAML::Node>* nodes) {
+  const std::string what = absl::StrCat("action_plugins[", index, "]");
+  if (!d.CheckMap(n, what, {"name", "address", "timeout", "tls"})) return;
+  PluginConfig p;
+  if (!n["name"]) {
+    d.Error(n, what + ": missing name");
+  } else if (d.String(n["name"], what + ".name", &p.name) && p.name.empty()) {
+    d.Error(n["name"], what + ": name must not be empty");
+  }
+  const std::string label = p.name.empty() ? what : absl::StrCat("action plugin \"", p.name, "\"");
+  if (!n["address"]) {
+    d.Error(n, label + ": missing address");
+  } else if (d.String(n["address"], label + " address", &p.address) && p.address.empty()) {
+    d.Error(n["address"], label + ": address must not be empty");
+  }
+  if (n["timeout"]) {
+    absl::Duration t;
+    if (d.Duration(n["timeout"], label + " timeout", &t)) {
+      if (t <= absl::ZeroDuration()) {
+        d.Error(n["timeout"], label + ": timeout must be positive");
+      }
+      p.timeout = t;
+    }
+  }
+  if (n["tls"]) {
+    TlsConfig tls;
+    DecodeTls(d, n["tls"], label + " tls", &tls);
+    p.tls = tls;
+  }
+  config->action_plugins.push_back(std::move(p));
+  nodes->push_back(n);
+}
+
+void DecodeRulePlugins(Decoder& d, const YAML::Node& n, const std::string& rule_label,
+                       const Config& config, RuleConfig* rule) {
+  if (!n.IsSequence() || n.size() == 0) {
+    d.Error(n, rule_label + " action_plugins: must be a non-empty list");
+    return;
+  }
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node item = n[i];
+    const std::string what = absl::StrCat(rule_label, " action_plugins[", i, "]");
+    RulePluginRef ref;
+    // A mark, not a Node: yaml-cpp's Node::operator= writes through to the
+    // node it refers to.
+    YAML::Mark name_mark = item.Mark();
+    if (item.IsScalar()) {
+      ref.name = item.Scalar();
+    } else if (item.IsMap()) {
+      if (!d.CheckMap(item, what, {"name", "timeout", "params"})) continue;
+      if (!item["name"]) {
+        d.Error(item, what + ": missing name");
+        continue;
+      }
+      name_mark = item["name"].Mark();
+      if (!d.String(item["name"], what + ".name", &ref.name)) continue;
+      if (item["timeout"]) {
+        absl::Duration t;
+        if (d.Duration(item["timeout"], what + " timeout", &t)) {
+          if (t <= absl::ZeroDuration()) d.Error(item["timeout"], what + ": timeout must be positive");
+          ref.timeout = t;
+        }
+      }
+      if (item["params"]) {
+        if (!item["params"].IsMap()) {
+          d.Error(item["params"], what + " params: must be a mapping");
+        } else {
+          ref.params = ToJson(item["params"]);
+        }
+      }
+    } else {
+      d.Error(item, what + ": must be a plugin name or a mapping with name, timeout, params");
+      continue;
+    }
+    if (config.FindPlugin(ref.name) == nullptr) {
+      d.ErrorAtMark(name_mark, absl::StrCat(what, ": unknown plugin \"", ref.name, "\""));
+    }
+    rule->action_plugins.push_back(std::move(ref));
+  }
+}
+
+void DecodeRule(Decoder& d, const YAML::Node& n, size_t index, Config* config,
+                absl::flat_hash_set<std::string>* names) {
+  const std::string what = absl::StrCat("rules[", index, "]");
+  if (!d.CheckMap(n, what,
+                  {"name", "description", "event_type", "event_types", "match", "matchers",
+                   "group_by", "cooldown", "retries", "timeout", "concurrency", "on_failure",
+                   "alert_status", "action_plugins"})) {
+    return;
+  }
+  RuleConfig rule;
+  if (!n["name"]) {
+    d.Error(n, what + ": missing name");
+  } else if (d.String(n["name"], what + ".name", &rule.name)) {
+    if (rule.name.empty()) {
+      d.Error(n["name"], what + ": name must not be empty");
+    } else if (!names->insert(rule.name).second) {
+      d.Error(n["name"], absl::StrCat(what, ": duplicate rule name \"", rule.name, "\""));
+    }
+  }
+  const std::string label = rule.name.empty() ? what : absl::StrCat("rule \"", rule.name, "\"");
+  if (n["description"]) d.String(n["description"], label + " description", &rule.description);
+
+  if (n["event_type"]) {
+    std::string t;
+    if (d.String(n["event_type"], label + " event_type", &t)) rule.event_types.push_back(t);
+  }
+  if (n["event_types"]) d.StringList(n["event_types"], label + " event_types", &rule.event_types);
+  if (!n["event_type"] && !n["event_types"]) {
+    d.Error(n, label + ": missing event_type (or event_types)");
+  }
+  for (size_t i = 0; i < rule.event_types.size(); ++i) {
+    if (rule.event_types[i].empty()) d.Error(n, label + ": an event type must not be empty");
+  }
+
+  if (const YAML::Node match = n["match"]) {
+    if (!match.IsSequence()) {
+      d.Error(match, label + " match: must be a list of label: value mappings");
+    } else {
+      for (size_t i = 0; i < match.size(); ++i) {
+        const YAML::Node entry = match[i];
+        if (!entry.IsMap()) {
+          d.Error(entry, absl::StrCat(label, " match[", i, "]: must be a label: value mapping"));
+          continue;
+        }
+        for (auto it = entry.begin(); it != entry.end(); ++it) {
+          const std::string key = it->first.Scalar();
+          std::string value;
+          if (!d.String(it->second, absl::StrCat(label, " match[", i, "].", key), &value)) continue;
+          auto m = LabelMatcher::Make(key, LabelMatcher::Op::kEqual, value);
+          if (!m.ok()) {
+            d.Error(it->first, absl::StrCat(label, " match[", i, "]: ", m.status().message()));
+          } else {
+            rule.matchers.push_back(*std::move(m));
+          }
+        }
+      }
+    }
+  }
+  if (const YAML::Node matchers = n["matchers"]) {
+    std::vector<std::string> texts;
+    if (d.StringList(matchers, label + " matchers", &texts)) {
+      for (size_t i = 0; i < texts.size(); ++i) {
+        auto m = LabelMatcher::Parse(texts[i]);
+        if (!m.ok()) {
+          d.Error(matchers[i], absl::StrCat(label, " matchers[", i, "]: ", m.status().message()));
+        } else {
+          rule.matchers.push_back(*std::move(m));
+        }
+      }
+    }
+  }
+  if (const YAML::Node group_by = n["group_by"]) {
+    if (d.StringList(group_by, label + " group_by", &rule.group_by)) {
+      for (size_t i = 0; i < rule.group_by.size(); ++i) {
+        if (!IsValidLabelName(rule.group_by[i])) {
+          d.Error(group_by[i], absl::StrCat(label, " group_by[", i, "]: invalid label name \"",
+                                            rule.group_by[i], "\""));
+        }
+      }
+    }
+  }
+  if (n["cooldown"]) {
+    if (d.Duration(n["cooldown"], label + " cooldown", &rule.cooldown) &&
+        rule.cooldown < absl::ZeroDuration()) {
+      d.Error(n["cooldown"], label + ": cooldown must not be negative");
+    }
+  }
+  if (n["retries"]) {
+    int64_t v;
+    if (d.Int(n["retries"], label + " retries", 0, 100, &v)) rule.retries = static_cast<int>(v);
+  }
+  if (n["timeout"]) {
+    absl::Duration t;
+    if (d.Duration(n["timeout"], label + " timeout", &t)) {
+      if (t <= absl::ZeroDuration()) d.Error(n["timeout"], label + ": timeout must be positive");
+      rule.timeout = t;
+    }
+  }
+  if (n["concurrency"]) {
+    int64_t v;
+    if (d.Int(n["concurrency"], label + " concurrency", 0, 100000, &v)) {
+      rule.concurrency = static_cast<int>(v);
+    }
+  }
+  if (n["on_failure"]) {
+    std::string v;
+    if (d.String(n["on_failure"], label + " on_failure", &v)) {
+      if (v == "stop") {
+        rule.on_failure = OnFailure::kStop;
+      } else if (v == "continue") {
+        rule.on_failure = OnFailure::kContinue;
+      } else {
+        d.Error(n["on_failure"],
+                absl::StrCat(label, " on_failure: must be stop or continue, not \"", v, "\""));
+      }
+    }
+  }
+  if (n["alert_status"]) {
+    std::string v;
+    if (d.String(n["alert_status"], label + " alert_status", &v)) {
+      if (v == "firing") {
+        rule.alert_status = StatusFilter::kFiring;
+      } else if (v == "resolved") {
+        rule.alert_status = StatusFilter::kResolved;
+      } else if (v == "any") {
+        rule.alert_status = StatusFilter::kAny;
+      } else {
+        d.Error(n["alert_status"], absl::StrCat(label, " alert_status: must be firing, resolved or any, not \"", v, "\""));
+      }
+    }
+  }
+  if (!n["action_plugins"]) {
+    d.Error(n, label + ": missing action_plugins");
+  } else {
+    DecodeRulePlugins(d, n["action_plugins"], label, *config, &rule);
+  }
+  config->rules.push_back(std::move(rule));
+}
+
+// --- Security sections: tls, auth (docs/security.md) ---
+
+bool Bool(Decoder& d, const YAML::Node& n, const std::string& what, bool* out) {
+  std::string v;
+  if (!d.String(n, what, &v)) return false;
+  if (v == "true") {
+    *out = true;
+  } else if (v == "false") {
+    *out = false;
+  } else {
+    d.Error(n, absl::StrCat(what, ": must be true or false, not \"", v, "\""));
+    return false;
+  }
+  return true;
+}
+
+void RequiredFile(Decoder& d, const YAML::Node& parent, const char* key, const std::string& what,
+                  std::string* out) {
+  if (!parent[key]) {
+    d.Error(parent, absl::StrCat(what, ": missing ", key));
+  } else if (d.String(parent[key], absl::StrCat(what, ".", key), out) && out->empty()) {
+    d.Error(parent[key], absl::StrCat(what, ".", key, ": must not be empty"));
+  }
+}
+
+void DecodeListenerTls(Decoder& d, const YAML::Node& n, Config* config) {
+  if (!d.CheckMap(n, "tls", {"cert_file", "key_file", "client_ca_file"})) return;
+  ListenerTlsConfig tls;
+  RequiredFile(d, n, "cert_file", "tls", &tls.cert_file);
+  RequiredFile(d, n, "key_file", "tls", &tls.key_file);
+  if (n["client_ca_file"]) {
+    RequiredFile(d, n, "client_ca_file", "tls", &tls.client_ca_file);
+  }
+  config->tls = tls;
+}
+
+void DecodeAuth(Decoder& d, const YAML::Node& n, Config* config) {
+  if (!d.CheckMap(n, "auth", {"bearer_tokens_file", "jwt", "protect"})) return;
+  AuthConfig auth;
+  if (n["bearer_tokens_file"]) {
+    RequiredFile(d, n, "bearer_tokens_file", "auth", &auth.bearer_tokens_file);
+  }
+  if (const YAML::Node jwt = n["jwt"]) {
+    auth.jwt_enabled = true;
+    if (d.CheckMap(jwt, "auth.jwt",
+                   {"hs256_secret_file", "key_encoding", "require_cluster_match", "issuer",
+                    "audience", "leeway"})) {
+      RequiredFile(d, jwt, "hs256_secret_file", "auth.jwt", &auth.jwt.hs256_secret_file);
+      if (jwt["key_encoding"]) {
+        std::string v;
+        if (d.String(jwt["key_encoding"], "auth.jwt.key_encoding", &v)) {
+          if (v == "raw") {
+            auth.jwt.key_encoding = JwtKeyEncoding::kRaw;
+          } else if (v == "base32") {
+            auth.jwt.key_encoding = JwtKeyEncoding::kBase32;
+          } else {
+            d.Error(jwt["key_encoding"],
+                    absl::StrCat("auth.jwt.key_encoding: must be raw or base32, not \"", v, "\""));
+          }
+        }
+      }
+      if (jwt["require_cluster_match"]) {
+        Bool(d, jwt["require_cluster_match"], "auth.jwt.require_cluster_match",
+             &auth.jwt.require_cluster_match);
+      }
+      if (jwt["issuer"]) d.String(jwt["issuer"], "auth.jwt.issuer", &auth.jwt.issuer);
+      if (jwt["audience"]) d.String(jwt["audience"], "auth.jwt.audience", &auth.jwt.audience);
+      if (jwt["leeway"] && d.Duration(jwt["leeway"], "auth.jwt.leeway", &auth.jwt.leeway) &&
+          (auth.jwt.leeway < absl::ZeroDuration() || auth.jwt.leeway > absl::Hours(1))) {
+        d.Error(jwt["leeway"], "auth.jwt.leeway: must be from 0s to 1h");
+      }
+    }
+  }
+  if (!n["bearer_tokens_file"] && !n["jwt"]) {
+    d.Error(n, "auth: configure bearer_tokens_file or jwt (or both)");
+  }
+  if (const YAML::Node protect = n["protect"]) {
+    std::vector<std::string> names;
+    if (d.StringList(protect, "auth.protect", &names)) {
+      auth.protect.clear();
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == "intake") {
+          auth.protect.push_back(EndpointClass::kIntake);
+        } else if (names[i] == "api") {
+          auth.protect.push_back(EndpointClass::kApi);
+        } else if (names[i] == "metrics") {
+          auth.protect.push_back(EndpointClass::kMetrics);
+        } else {
+          d.Error(protect[i], absl::StrCat("auth.protect[", i, "]: unknown endpoint class \"",
+                                           names[i], "\" (known: intake, api, metrics)"));
+        }
+      }
+      if (names.empty()) d.Error(protect, "auth.protect: must name at least one of intake, api, metrics");
+    }
+  }
+  config->auth = auth;
+}
+
+}  // namespace
+
+const PluginConfig* Config::FindPlugin(absl::string_view name) const {
+  for (const auto& p : action_plugins) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+// The line and column (1-based) of the first byte that is not valid UTF-8,
+// or {0, 0}. YAML is Unicode; yaml-cpp does not check (found by fuzzing:
+// such a name later broke the JSON views of the rules).
+static std::pair<int, int> FirstInvalidUtf8(absl::string_view text) {
+  if (simdjson::validate_utf8(text.data(), text.size())) return {0, 0};
+  int line = 1, col = 1;
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > text.size() ||
+        !simdjson::validate_utf8(text.data() + i, len)) {
+      return {line, col};
+    }
+    if (c == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+    i += len;
+  }
+  return {line, col};
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& filename) {
+  Decoder d(filename);
+  if (auto [line, col] = FirstInvalidUtf8(text); line > 0) {
+    d.ErrorAt(line, col, "not valid UTF-8 (YAML files are Unicode text)");
+    return absl::InvalidArgumentError(d.Report());
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    d.ErrorAt(e.mark.line + 1, e.mark.column + 1, absl::StrCat("YAML syntax error: ", e.msg));
+    return absl::InvalidArgumentError(d.Report());
+  }
+  Config config;
+  config.file = filename;
+  try {
+    if (!root.IsDefined() || root.IsNull()) {
+      d.ErrorAt(1, 1, "the configuration is empty");
+      return absl::InvalidArgumentError(d.Report());
+    }
+    if (!d.CheckMap(root, "configuration",
+                    {"listen", "data_dir", "log", "intake", "action_plugins", "rules", "tls",
+                     "auth"})) {
+      return absl::InvalidArgumentError(d.Report());
+    }
+    if (root["listen"]) {
+      if (d.String(root["listen"], "listen", &config.listen)) {
+        auto hp = http::ParseHostPort(config.listen);
+        if (!hp.ok()) d.Error(root["listen"], absl::StrCat("listen: ", hp.status().message()));
+      }
+    }
+    if (root["data_dir"]) d.String(root["data_dir"], "data_dir", &config.data_dir);
+    if (const YAML::Node log = root["log"]) {
+      if (d.CheckMap(log, "log", {"level", "format"})) {
+        if (log["level"]) d.String(log["level"], "log.level", &config.log.level);
+        if (log["format"]) d.String(log["format"], "log.format", &config.log.format);
+        if (absl::Status s = ValidateLogOptions(config.log); !s.ok()) {
+          d.Error(log, absl::StrCat("log: ", s.message()));
+        }
+      }
+    }
+    if (const YAML::Node intake = root["intake"]) {
+      if (d.CheckMap(intake, "intake",
+                     {"max_body_bytes", "dedup_window", "max_dedup_entries", "default_source",
+                      "queue_capacity", "http_threads"})) {
+        int64_t v;
+        if (intake["max_body_bytes"] &&
+            d.Int(intake["max_body_bytes"], "intake.max_body_bytes", 1024, int64_t{1} << 30, &v)) {
+          config.intake.max_body_bytes = static_cast<size_t>(v);
+        }
+        if (intake["dedup_window"]) {
+          d.Duration(intake["dedup_window"], "intake.dedup_window", &config.intake.dedup_window);
+        }
+        if (intake["max_dedup_entries"] &&
+            d.Int(intake["max_dedup_entries"], "intake.max_dedup_entries", 1000, 100000000, &v)) {
+          config.intake.max_dedup_entries = static_cast<size_t>(v);
+        }
+        if (intake["default_source"]) {
+          d.String(intake["default_source"], "intake.default_source", &config.intake.default_source);
+        }
+        if (intake["queue_capacity"] &&
+            d.Int(intake["queue_capacity"], "intake.queue_capacity", 1, 100000000, &v)) {
+          config.intake.queue_capacity = static_cast<size_t>(v);
+        }
+        if (intake["http_threads"] && d.Int(intake["http_threads"], "intake.http_threads", 1, 1024, &v)) {
+          config.intake.http_threads = static_cast<int>(v);
+        }
+      }
+    }
+    if (root["tls"]) DecodeListenerTls(d, root["tls"], &config);
+    if (root["auth"]) DecodeAuth(d, root["auth"], &config);
+    std::vector<YAML::Node> plugin_nodes;
+    if (const YAML::Node plugins = root["action_plugins"]) {
+      if (!plugins.IsSequence()) {
+        d.Error(plugins, "action_plugins: must be a list");
+      } else {
+        for (size_t i = 0; i < plugins.size(); ++i) {
+          DecodePlugin(d, plugins[i], i, &config, &plugin_nodes);
+        }
+      }
+    }
+    absl::flat_hash_set<std::string> plugin_names;
+    for (size_t i = 0; i < config.action_plugins.size(); ++i) {
+      const std::string& name = config.action_plugins[i].name;
+      if (!name.empty() && !plugin_names.insert(name).second) {
+        d.Error(plugin_nodes[i]["name"], absl::StrCat("action_plugins[", i,
+                                                      "]: duplicate plugin name \"", name, "\""));
+      }
+    }
+    absl::flat_hash_set<std::string> rule_names;
+    if (const YAML::Node rules = root["rules"]) {
+      if (!rules.IsSequence()) {
+        d.Error(rules, "rules: must be a list");
+      } else {
+        for (size_t i = 0; i < rules.size(); ++i) DecodeRule(d, rules[i], i, &config, &rule_names);
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    d.ErrorAt(e.mark.line + 1, e.mark.column + 1, absl::StrCat("YAML error: ", e.msg));
+  }
+  if (!d.ok()) return absl::InvalidArgumentError(d.Report());
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read the configuration file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace hollowtrees::engine
