@@ -1,7 +1,7 @@
 #pragma once
 
 // Parsing of what Prometheus and Alertmanager send, and conversion of an
-// alert into a CloudEvent (DESIGN.md, "Alert -> CloudEvent").
+// alert into a CloudEvent (docs/rules.md, "Events, ids and flows").
 //
 // The hot path parses a batch into light ParsedAlerts (labels, times, the
 // stable id); only alerts that are new after de-duplication are turned into

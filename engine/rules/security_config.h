@@ -2,7 +2,7 @@
 
 // The security sections of rules.yaml (docs/security.md documents every
 // key): HTTPS on the engine's listener and the authentication of senders.
-// Plain data, parsed and validated by ParseConfig (engine/config.h); the
+// Plain data, parsed and validated by ParseConfig (engine/rules/config.h); the
 // secrets themselves stay in files and are read by Authenticator::Create,
 // never copied into the configuration or a log line.
 

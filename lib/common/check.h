@@ -1,6 +1,6 @@
 #pragma once
 
-// Broken invariants abort (docs/development.md, "crash versus handle"). The
+// Broken invariants abort (docs/architecture.md, "Crash versus handle"). The
 // packaged Abseil (20220623) predates absl/log, so there is no CHECK.
 
 #include <cstdio>
