@@ -14,6 +14,37 @@ namespace hollowtrees::engine {
 namespace {
 
 // A prepared statement, finalized on scope exit.
+// A SQLite failure as a status that says what kind it is, and names the
+// file. Only damage is DataLoss, and only DataLoss at open moves the journal
+// aside (Journal::Open): a lock held by someone else (an operator's sqlite3
+// shell, a second engine), a read-only or full file system, a missing
+// directory or a permission problem leave the file exactly as it is.
+absl::Status SqliteStatus(sqlite3* db, int rc, absl::string_view path, absl::string_view what) {
+  const std::string detail = absl::StrCat("journal ", path, ": ", what, ": ",
+                                          db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::DataLossError(detail);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(absl::StrCat(
+          detail, " (another process holds a lock on it: an open sqlite3 shell, or a second "
+                  "engine on the same data_dir)"));
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_AUTH:
+      return absl::FailedPreconditionError(absl::StrCat(
+          detail, " (the file or its directory cannot be written: read-only file system, "
+                  "permissions, or a missing directory)"));
+    case SQLITE_FULL:
+      return absl::ResourceExhaustedError(absl::StrCat(detail, " (the file system is full)"));
+    default:
+      return absl::UnavailableError(detail);
+  }
+}
+
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) {
@@ -44,7 +75,7 @@ class Stmt {
     sqlite3_clear_bindings(stmt_);
   }
   absl::Status Error(absl::string_view what) const {
-    return absl::UnavailableError(absl::StrCat("journal: ", what, ": ", sqlite3_errmsg(db_)));
+    return SqliteStatus(db_, sqlite3_extended_errcode(db_), sqlite3_db_filename(db_, "main"), what);
   }
   // Runs a statement that returns no rows.
   absl::Status Run(absl::string_view what) {
@@ -61,11 +92,8 @@ class Stmt {
 };
 
 absl::Status Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : sqlite3_errmsg(db);
-    sqlite3_free(err);
-    return absl::UnavailableError(absl::StrCat("journal: ", msg));
+  if (const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+    return SqliteStatus(db, sqlite3_extended_errcode(db), sqlite3_db_filename(db, "main"), sql);
   }
   return absl::OkStatus();
 }
@@ -91,10 +119,11 @@ constexpr char kSchema[] = R"sql(
 absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
                                         std::initializer_list<const char*> pragmas) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+  if (const int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+      rc != SQLITE_OK) {
+    absl::Status s = SqliteStatus(db, db != nullptr ? sqlite3_extended_errcode(db) : rc, path, "open");
     sqlite3_close_v2(db);
-    return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", msg));
+    return s;
   }
   for (const char* pragma : pragmas) {
     if (absl::Status s = Exec(db, pragma); !s.ok()) {
@@ -115,9 +144,15 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
                                                        spdlog::logger& logger) {
   std::unique_ptr<Journal> j(new Journal(options, logger));
   absl::Status s = j->OpenDb();
+  if (!s.ok() && !absl::IsDataLoss(s)) {
+    // Not damage (locked, read-only, full, no such directory, ...): the
+    // file is left exactly as it is and the engine does not start.
+    return s;
+  }
   if (!s.ok()) {
-    // Anything that fails the check is moved aside; start afresh once.
-    logger.error("journal {} is unusable ({}); moving it aside and starting a new one", options.path,
+    // Damage only: the file is not a database, or fails its integrity
+    // check. Moved aside, never deleted; start afresh once.
+    logger.error("journal {} is damaged ({}); moving it aside and starting a new one", options.path,
                  s.message());
     const std::string aside = absl::StrCat(options.path, ".corrupt-", absl::ToUnixSeconds(absl::Now()));
     std::error_code ec;
@@ -197,17 +232,24 @@ absl::Status Journal::OpenDb() {
     db_ = nullptr;
   }
   // page_size and auto_vacuum must be chosen before the first table exists.
+  // busy_timeout first: a lock someone else holds briefly (a checkpoint by
+  // an operator's sqlite3 shell) is waited for, up to 5 s, before the open
+  // fails as Unavailable.
   auto db = OpenConnection(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                           {"PRAGMA page_size=8192", "PRAGMA auto_vacuum=INCREMENTAL",
-                            "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                            "PRAGMA cache_size=-8192", "PRAGMA busy_timeout=5000",
+                           {"PRAGMA busy_timeout=5000", "PRAGMA page_size=8192",
+                            "PRAGMA auto_vacuum=INCREMENTAL", "PRAGMA journal_mode=WAL",
+                            "PRAGMA synchronous=FULL", "PRAGMA cache_size=-8192",
                             "PRAGMA journal_size_limit=67108864"});
   if (!db.ok()) return db.status();
   db_ = *db;
   {
     Stmt check(db_, "PRAGMA quick_check");
-    if (!check.ok() || check.Step() != SQLITE_ROW || check.Text(0) != "ok") {
-      return absl::DataLossError(absl::StrCat("integrity check failed: ", sqlite3_errmsg(db_)));
+    if (!check.ok()) return check.Error("PRAGMA quick_check");
+    const int rc = check.Step();
+    if (rc != SQLITE_ROW) return check.Error("PRAGMA quick_check");
+    if (check.Text(0) != "ok") {
+      return absl::DataLossError(absl::StrCat("journal ", options_.path,
+                                              ": integrity check failed: ", check.Text(0)));
     }
   }
   return Exec(db_, kSchema);

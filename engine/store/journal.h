@@ -10,10 +10,13 @@
 // Why SQLite: WAL frames are checksummed, so a torn tail is discarded by
 // SQLite itself; commits are atomic, so a batch is one transaction; failed
 // flows (dead letters) can be queried; compaction is a DELETE plus an
-// incremental vacuum. A database that fails its integrity check at open is
-// moved aside (<file>.corrupt-<unix time>) and a fresh one started, with an
-// error logged: never a crash. Rows that do not decode are skipped and
-// logged.
+// incremental vacuum. Only damage moves a database aside: one that is not a
+// database or fails its integrity check at open is renamed
+// (<file>.corrupt-<unix time>) and a fresh one started, with an error
+// logged: never a crash. Any other failure to open (a lock held elsewhere,
+// after a 5 s busy wait; read-only, full or missing file system) is an error
+// naming the file and the cause, and the file is left as it is. Rows that do
+// not decode are skipped and logged.
 //
 // Writes go through one writer thread that commits everything pending in
 // one transaction (group commit), so concurrent requests share an fsync.
@@ -57,8 +60,9 @@ struct JournalOptions {
 
 class Journal : public FlowStore, public EventLog {
  public:
-  // Opens (creating) the database; a corrupt one is moved aside.
-  // Unavailable when the file cannot be opened or created at all.
+  // Opens (creating) the database; a damaged one is moved aside. Errors:
+  // Unavailable (locked by another process), FailedPrecondition (cannot be
+  // written or created), ResourceExhausted (file system full).
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const JournalOptions& options,
                                                        spdlog::logger& logger);
   ~Journal() override;  // commits what is pending, then closes

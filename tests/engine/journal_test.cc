@@ -1,6 +1,10 @@
 #include "engine/store/journal.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -285,6 +289,115 @@ TEST_F(JournalTest, AppendFailsWhenTheDiskDoes) {
   // busy_timeout is 5 s: the append waits, then reports the failure.
   absl::Status s = j->AppendEvents({MakeEvent("i-x")});
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+}
+
+// Files in the journal's directory whose names say they were moved aside.
+std::vector<std::string> MovedAside(const std::string& path) {
+  std::vector<std::string> out;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(path).parent_path())) {
+    if (entry.path().filename().string().find(".corrupt-") != std::string::npos) {
+      out.push_back(entry.path().filename().string());
+    }
+  }
+  return out;
+}
+
+// chattr +i makes a file or directory immutable even for root (tests run as
+// root here, for whom permission bits change nothing).
+bool SetImmutable(const std::string& path, bool on) {
+  return std::system(absl::StrCat("chattr ", on ? "+i " : "-i ", path, " 2>/dev/null").c_str()) == 0;
+}
+
+TEST_F(JournalTest, ALockedJournalIsAnErrorAndIsLeftWhereItIs) {
+  {
+    auto j = Open();
+    ASSERT_THAT(j->AppendEvents({MakeEvent("i-1"), MakeEvent("i-2")}), IsOk());
+    j->Put(MakeFlow("f1", MakeEvent("i-1"), FlowState::kFailed, 1, 3));
+    j->Flush();
+  }
+  // An operator's sqlite3 shell in the middle of a write transaction.
+  auto p = hollowtrees::testing::Subprocess::Start(
+      {"/usr/bin/python3", "-c",
+       absl::StrCat("import sqlite3; c=sqlite3.connect('", path_,
+                    "', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); import time; "
+                    "print('locked', flush=True); time.sleep(30)")});
+  ASSERT_THAT(p, IsOk());
+  ASSERT_THAT((*p)->WaitForOutput("locked"), IsOk());
+  const absl::Time started = absl::Now();
+  auto locked = Journal::Open({.path = path_}, logger_);
+  const absl::Duration waited = absl::Now() - started;
+  ASSERT_FALSE(locked.ok());
+  EXPECT_EQ(locked.status().code(), absl::StatusCode::kUnavailable) << locked.status();
+  EXPECT_THAT(std::string(locked.status().message()),
+              ::testing::AllOf(::testing::HasSubstr(path_), ::testing::HasSubstr("lock")));
+  // A short lock is waited for (busy_timeout), a long one is not.
+  EXPECT_GE(waited, absl::Seconds(4));
+  EXPECT_LT(waited, absl::Seconds(20));
+  EXPECT_THAT(MovedAside(path_), ::testing::IsEmpty()) << "a healthy journal was moved aside";
+  p->reset();  // SIGKILL: the lock goes with the process
+
+  auto j = Journal::Open({.path = path_}, logger_);
+  ASSERT_THAT(j, IsOk());
+  EXPECT_FALSE((*j)->moved_aside());
+  auto r = (*j)->Recover();
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->seen_keys.size(), 2u) << "the journal's events are all still there";
+  EXPECT_THAT((*j)->List({.state = "failed"}), ::testing::SizeIs(1))
+      << "the dead letter is still there";
+}
+
+TEST_F(JournalTest, AReadOnlyJournalOrDirectoryIsAnErrorNotDamage) {
+  const std::string dir = std::filesystem::path(path_).parent_path();
+  {
+    auto j = Open();
+    ASSERT_THAT(j->AppendEvents({MakeEvent("i-1")}), IsOk());
+  }
+  // The journal file cannot be written (an immutable file, as on a
+  // read-only mount).
+  if (!SetImmutable(path_, true)) GTEST_SKIP() << "chattr +i is not supported here";
+  auto ro = Journal::Open({.path = path_}, logger_);
+  SetImmutable(path_, false);
+  ASSERT_FALSE(ro.ok());
+  EXPECT_EQ(ro.status().code(), absl::StatusCode::kFailedPrecondition) << ro.status();
+  EXPECT_THAT(std::string(ro.status().message()), ::testing::HasSubstr(path_));
+  EXPECT_THAT(MovedAside(path_), ::testing::IsEmpty());
+
+  // A new journal in a directory where nothing can be created.
+  const std::string fresh = dir + "/sub";
+  std::filesystem::create_directories(fresh);
+  ASSERT_TRUE(SetImmutable(fresh, true));
+  auto nodir = Journal::Open({.path = fresh + "/journal.db"}, logger_);
+  SetImmutable(fresh, false);
+  ASSERT_FALSE(nodir.ok());
+  EXPECT_EQ(nodir.status().code(), absl::StatusCode::kFailedPrecondition) << nodir.status();
+  EXPECT_THAT(std::string(nodir.status().message()), ::testing::HasSubstr(fresh + "/journal.db"));
+  EXPECT_TRUE(std::filesystem::is_empty(fresh));
+
+  // And the journal still opens, whole, once it can be written again.
+  auto j = Journal::Open({.path = path_}, logger_);
+  ASSERT_THAT(j, IsOk());
+  EXPECT_FALSE((*j)->moved_aside());
+  auto r = (*j)->Recover();
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->seen_keys.size(), 1u);
+}
+
+TEST_F(JournalTest, AFullFileSystemIsAnErrorNotDamage) {
+  // No byte may be written: the file size limit stands in for a full disk
+  // (SIGXFSZ ignored, so a write fails with EFBIG instead of killing us).
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit none = {0, old.rlim_max};
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &none), 0);
+  auto full = Journal::Open({.path = path_}, logger_);
+  setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(full.ok());
+  EXPECT_NE(full.status().code(), absl::StatusCode::kDataLoss) << full.status();
+  EXPECT_THAT(std::string(full.status().message()), ::testing::HasSubstr(path_));
+  EXPECT_THAT(MovedAside(path_), ::testing::IsEmpty());
 }
 
 TEST_F(JournalTest, WalStaysBoundedUnderAFloodAndLosesNothing) {
