@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/common/logging.h"
+#include "webhook/strict_json.h"
 
 namespace hollowtrees::webhook {
 
@@ -163,10 +164,15 @@ AdmissionDecision Admitter::Decide(const json& request) {
 }
 
 absl::StatusOr<json> Admitter::Review(absl::string_view body, std::string* result) {
-  json review = json::parse(body.begin(), body.end(), nullptr, false);
-  if (review.is_discarded() || !review.is_object()) {
-    return absl::InvalidArgumentError("the body is not a JSON object");
+  auto parsed = ParseStrictJson(body);
+  if (!parsed.ok()) {
+    if (parsed.status().message() == "the body is not JSON") {
+      return absl::InvalidArgumentError("the body is not a JSON object");
+    }
+    return parsed.status();
   }
+  const json review = *std::move(parsed);
+  if (!review.is_object()) return absl::InvalidArgumentError("the body is not a JSON object");
   const std::string api_version = StringMember(review, "apiVersion");
   if (api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1") {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -25,7 +25,9 @@ std::map<std::string, std::string> LabelsOf(const json& obj) {
 
 std::string NameOf(const json& obj) {
   if (!obj.is_object() || !obj.contains("metadata") || !obj["metadata"].is_object()) return "";
-  return obj["metadata"].value("name", "");
+  const json& md = obj["metadata"];
+  // Not value("name", ""): it throws when the name is not a string.
+  return md.contains("name") && md["name"].is_string() ? md["name"].get<std::string>() : "";
 }
 
 // The candidate nodes of ExtenderArgs: name and labels (nullopt labels when
@@ -73,6 +75,18 @@ absl::Status CheckArgs(const json& args) {
   if (!args.is_object()) return absl::InvalidArgumentError("ExtenderArgs must be a JSON object");
   if (!args.contains("pod") || !args["pod"].is_object()) {
     return absl::InvalidArgumentError("ExtenderArgs has no pod");
+  }
+  // json::value() throws on a field of another type (a 500 before): the
+  // pod's identity fields, read below, must be strings when present.
+  const json& pod = args["pod"];
+  if (pod.contains("metadata") && pod["metadata"].is_object()) {
+    for (const char* field : {"name", "namespace", "uid"}) {
+      const json& md = pod["metadata"];
+      if (md.contains(field) && !md[field].is_string()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ExtenderArgs.pod.metadata.", field, " must be a string"));
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/common/logging.h"
 #include "lib/common/status_macros.h"
+#include "webhook/strict_json.h"
 
 namespace hollowtrees::webhook {
 
@@ -83,12 +84,25 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
   }));
   auto verb = [ext, &extender_requests, logger](const char* name, bool filter) {
     return [=, &extender_requests](const httplib::Request& req, httplib::Response& res) {
-      json args = json::parse(req.body, nullptr, false);
-      if (args.is_discarded()) {
-        extender_requests.WithLabels({name, "400"}).Inc();
-        return JsonError(res, 400, "the body is not JSON");
+      if (!JsonContent(req)) {
+        extender_requests.WithLabels({name, "415"}).Inc();
+        return JsonError(res, 415, "Content-Type must be application/json");
       }
-      auto out = filter ? ext->Filter(args) : ext->Prioritize(args);
+      auto parsed = ParseStrictJson(req.body);
+      if (!parsed.ok()) {
+        extender_requests.WithLabels({name, "400"}).Inc();
+        return JsonError(res, 400, parsed.status().message());
+      }
+      const json& args = *parsed;
+      absl::StatusOr<json> out;
+      try {
+        out = filter ? ext->Filter(args) : ext->Prioritize(args);
+      } catch (const json::exception& e) {
+        // A field of another type than the API's, deeper than Filter and
+        // Prioritize check (ownerReferences, ...): the caller's mistake.
+        out = absl::InvalidArgumentError(
+            absl::StrCat("ExtenderArgs has a field of the wrong type: ", e.what()));
+      }
       if (!out.ok()) {
         extender_requests.WithLabels({name, "400"}).Inc();
         logger->warn("POST /{} from {}: {}", name, req.remote_addr, out.status().message());
@@ -117,6 +131,19 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
   });
   s->server_->Get("/metrics", [reg](const httplib::Request&, httplib::Response& res) {
     res.set_content(reg->Expose(), std::string(metrics::Registry::kContentType));
+  });
+  // Answers cpp-httplib makes itself (413 body too large, 404, 400 bad
+  // request line) get a JSON body naming the problem, like ours.
+  const size_t limit = options.http.max_body_bytes;
+  s->server_->set_error_handler([limit](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      JsonError(res, 413, absl::StrCat("request body larger than ", limit, " bytes"));
+    } else if (res.status == 404) {
+      JsonError(res, 404, absl::StrCat("no such endpoint: ", req.method, " ", req.path));
+    } else {
+      JsonError(res, res.status, absl::StrCat("HTTP ", res.status));
+    }
   });
   HT_ASSIGN_OR_RETURN(http::HostPort hp, http::ParseHostPort(options.listen));
   HT_ASSIGN_OR_RETURN(s->serving_, http::ServingThread::Start(*s->server_, hp));

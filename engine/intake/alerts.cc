@@ -1,6 +1,7 @@
 #include "engine/intake/alerts.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "engine/event/rfc3339.h"
@@ -76,8 +77,21 @@ absl::Status ParseAlert(dom::element element, bool webhook, absl::Time now, Pars
   if (element.get_object().get(obj)) return absl::InvalidArgumentError("alert must be a JSON object");
   bool have_labels = false;
   std::string_view status_text;
+  // The fields read here, each at most once: simdjson keeps duplicates, and
+  // a second "labels" would be merged into the first, a second "startsAt"
+  // would win silently.
+  static constexpr std::string_view kOurs[] = {"labels",       "annotations", "startsAt",
+                                               "endsAt",       "generatorURL", "status"};
+  unsigned seen = 0;
   for (auto field : obj) {
     const std::string_view key = field.key;
+    for (size_t i = 0; i < std::size(kOurs); ++i) {
+      if (key != kOurs[i]) continue;
+      if (seen & (1u << i)) {
+        return absl::InvalidArgumentError(absl::StrCat("duplicate field \"", Sv(key), "\""));
+      }
+      seen |= 1u << i;
+    }
     if (key == "labels") {
       have_labels = true;
       if (absl::Status s = ReadStringMap(field.value, "labels", true, &a->labels); !s.ok()) return s;
@@ -159,6 +173,16 @@ absl::StatusOr<AlertBatch> ParseAlertmanagerWebhook(absl::string_view body, absl
   dom::object obj;
   if (root->get_object().get(obj)) {
     return absl::InvalidArgumentError("body must be an Alertmanager webhook object");
+  }
+  // obj["x"] finds the first of duplicate keys: refuse them instead.
+  int versions = 0, alert_arrays = 0;
+  for (auto field : obj) {
+    versions += field.key == "version";
+    alert_arrays += field.key == "alerts";
+  }
+  if (versions > 1 || alert_arrays > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("duplicate field \"", versions > 1 ? "version" : "alerts", "\""));
   }
   std::string_view version;
   if (obj["version"].get_string().get(version)) {

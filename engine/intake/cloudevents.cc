@@ -1,6 +1,9 @@
 #include "engine/intake/cloudevents.h"
 
 #include <algorithm>
+#include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -39,6 +42,23 @@ void ExtractMatchFields(const json& data, Event* e) {
   if (status != data.end() && status->is_string() && *status == "resolved") {
     e->status = AlertStatus::kResolved;
   }
+}
+
+// CloudEvents 1.0, type String: U+0000-U+001F and U+007F-U+009F are
+// disallowed in attribute values (a NUL in an id would also cut it short in
+// C APIs downstream).
+absl::Status CheckAttributeText(absl::string_view name, absl::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const bool c1 = c == 0xC2 && i + 1 < text.size() &&
+                    static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(text[i + 1]) <= 0x9F;
+    if (c < 0x20 || c == 0x7F || c1) {
+      return absl::InvalidArgumentError(absl::StrCat("attribute \"", name,
+                                                     "\" contains a control character at byte ", i));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckRequired(const Event& e) {
@@ -86,6 +106,7 @@ absl::StatusOr<EventPtr> FromJsonObject(const json& obj, absl::Time received) {
       return absl::InvalidArgumentError(
           absl::StrCat("attribute \"", key, "\" must be a string, integer or boolean"));
     }
+    if (absl::Status s = CheckAttributeText(key, text); !s.ok()) return s;
     if (key == "id") {
       e->id = std::move(text);
     } else if (key == "source") {
@@ -134,6 +155,60 @@ absl::StatusOr<EventPtr> FromJsonObject(const json& obj, absl::Time received) {
   return EventPtr(std::move(e));
 }
 
+// Checks what nlohmann's parser takes but the rest of the engine must not
+// see: nesting deeper than kMaxJsonDepth (nlohmann parses iteratively, but
+// dump() and copies recurse: 100k nested arrays in `data` overflowed the
+// request thread's stack and killed the engine) and an object with the same
+// key twice (nlohmann keeps the last silently; a sender and the engine
+// would disagree on the event). A SAX pass, before the DOM is built.
+constexpr int kMaxJsonDepth = 512;
+
+class StrictJsonCheck : public nlohmann::json_sax<json> {
+ public:
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    keys_.emplace_back();
+    return Deeper();
+  }
+  bool key(string_t& k) override {
+    if (!keys_.back().insert(k).second) {
+      error_ = absl::StrCat("body is not valid JSON: duplicate key \"", k.substr(0, 100), "\"");
+      return false;
+    }
+    return true;
+  }
+  bool end_object() override {
+    keys_.pop_back();
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override { return Deeper(); }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Deeper() {
+    if (++depth_ <= kMaxJsonDepth) return true;
+    error_ = absl::StrCat("body is not valid JSON: nested deeper than ", kMaxJsonDepth, " levels");
+    return false;
+  }
+  int depth_ = 0;
+  std::vector<std::unordered_set<std::string>> keys_;
+  std::string error_;
+};
+
 absl::StatusOr<json> ParseJsonBody(absl::string_view body) {
   // nlohmann's parser stops at a NUL byte as if the text ended there, so
   // "5\0<anything>" would pass and carry its tail along (found by fuzzing).
@@ -143,6 +218,12 @@ absl::StatusOr<json> ParseJsonBody(absl::string_view body) {
   }
   if (!simdjson::validate_utf8(body.data(), body.size())) {
     return absl::InvalidArgumentError("body is not valid JSON (not UTF-8)");
+  }
+  StrictJsonCheck check;
+  if (!json::sax_parse(body.begin(), body.end(), &check, nlohmann::json::input_format_t::json,
+                       /*strict=*/true, /*ignore_comments=*/false)) {
+    return absl::InvalidArgumentError(check.error().empty() ? "body is not valid JSON"
+                                                            : check.error());
   }
   json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return absl::InvalidArgumentError("body is not valid JSON");
@@ -225,6 +306,7 @@ absl::StatusOr<EventPtr> ParseBinaryCloudEvent(
   e->intake = IntakeSource::kCloudEvents;
   e->received = received;
   bool have_specversion = false;
+  std::unordered_set<std::string> seen;
   for (const auto& [raw_name, raw_value] : headers) {
     const std::string name = absl::AsciiStrToLower(raw_name);
     if (!absl::StartsWith(name, "ce-")) continue;
@@ -233,8 +315,13 @@ absl::StatusOr<EventPtr> ParseBinaryCloudEvent(
       return absl::InvalidArgumentError(absl::StrCat("header ", raw_name, ": invalid attribute name \"",
                                                      attr, "\""));
     }
+    // Two headers for one attribute: which one is meant is anyone's guess.
+    if (!seen.insert(attr).second) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate header ", raw_name));
+    }
     auto value = PercentDecode(raw_value, raw_name);
     if (!value.ok()) return value.status();
+    if (absl::Status s = CheckAttributeText(attr, *value); !s.ok()) return s;
     if (attr == "specversion") {
       if (*value != "1.0") {
         return absl::InvalidArgumentError(

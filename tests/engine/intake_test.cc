@@ -528,5 +528,54 @@ TEST_F(BackpressureTest, PrometheusKeepsWhatFitsRetryingSendersGet503) {
   EXPECT_EQ(r.accepted, 1);
 }
 
+// Found by tests/e2e/badinput: 100k nested arrays in `data` overflowed the
+// stack (nlohmann's dump() recurses) and killed the engine.
+TEST(BadInputRegressionTest, DeepNestingInCloudEventDataIsRefused) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string body = absl::StrCat(
+      R"({"specversion":"1.0","id":"1","source":"/s","type":"t","data":)", deep, "}");
+  EXPECT_THAT(ParseStructuredCloudEvent(body, absl::Now()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nested deeper")));
+  EXPECT_THAT(ParseCloudEventBatch(absl::StrCat("[", body, "]"), absl::Now()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nested deeper")));
+  EXPECT_FALSE(ParseBinaryCloudEvent({{"ce-specversion", "1.0"}, {"ce-id", "1"},
+                                      {"ce-source", "/s"}, {"ce-type", "t"}},
+                                     "application/json", deep, absl::Now())
+                   .ok());
+}
+
+TEST(BadInputRegressionTest, CloudEventDuplicatesAndControlCharactersAreRefused) {
+  EXPECT_THAT(ParseStructuredCloudEvent(
+                  R"({"specversion":"1.0","id":"1","id":"2","source":"/s","type":"t"})", absl::Now())
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate key")));
+  EXPECT_THAT(ParseStructuredCloudEvent(
+                  R"({"specversion":"1.0","id":"a\u0000b","source":"/s","type":"t"})", absl::Now())
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("control character")));
+  EXPECT_THAT(ParseBinaryCloudEvent({{"ce-specversion", "1.0"}, {"ce-id", "a%00b"},
+                                     {"ce-source", "/s"}, {"ce-type", "t"}},
+                                    "application/json", "", absl::Now())
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("control character")));
+  EXPECT_THAT(ParseBinaryCloudEvent({{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-id", "2"},
+                                     {"ce-source", "/s"}, {"ce-type", "t"}},
+                                    "application/json", "", absl::Now())
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate header")));
+}
+
+// simdjson keeps duplicate keys: a second "labels" was merged into the first.
+TEST(BadInputRegressionTest, AlertDuplicateFieldsAreRefused) {
+  auto batch = ParsePrometheusAlerts(
+      R"([{"labels":{"alertname":"A"},"labels":{"instance":"i-2"}}])", absl::Now());
+  ASSERT_THAT(batch.status(), IsOk());
+  ASSERT_EQ(batch->rejected.size(), 1u);
+  EXPECT_THAT(batch->rejected[0].error, HasSubstr("duplicate field \"labels\""));
+  EXPECT_THAT(ParseAlertmanagerWebhook(R"({"version":"4","version":"3","alerts":[]})", absl::Now())
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate field")));
+}
+
 }  // namespace
 }  // namespace hollowtrees::engine

@@ -1,4 +1,5 @@
 #include "webhook/extender.h"
+#include "webhook/strict_json.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -308,6 +309,28 @@ TEST_F(ExtenderTest, BadArgumentsAreRejected) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ext_.Filter({{"pod", Pod("web", "a")}, {"nodes", {{"items", {{{"metadata", json::object()}}}}}}}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no name")));
+}
+
+// Found by tests/e2e/badinput: json::value() threw on a name of another type
+// (a 500), and the strict parse refuses what crashed or fooled the server.
+TEST_F(ExtenderTest, WrongTypesAreInvalidArgumentNotExceptions) {
+  json args = {{"pod", Pod("web", "p1")}, {"nodes", {{"items", {{{"metadata", {{"name", 5}}}}}}}}};
+  EXPECT_THAT(ext_.Filter(args).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no name")));
+  args = {{"pod", Pod("web", "p1")}, {"nodenames", {"od-1"}}};
+  args["pod"]["metadata"]["namespace"] = 5;
+  EXPECT_THAT(ext_.Prioritize(args).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pod.metadata.namespace")));
+}
+
+TEST(StrictJsonTest, RefusesDeepNestingDuplicatesAndNul) {
+  EXPECT_THAT(ParseStrictJson(std::string(100000, '[') + std::string(100000, ']')).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nested deeper")));
+  EXPECT_THAT(ParseStrictJson(R"({"a":1,"a":2})").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate key")));
+  EXPECT_THAT(ParseStrictJson(std::string("{}\0garbage", 10)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
+  EXPECT_THAT(ParseStrictJson(R"({"a":[1,{"b":2}],"c":{"a":1}})"), IsOk());
 }
 
 }  // namespace
