@@ -13,6 +13,9 @@
 //
 // and a main of a few lines (plugin_main.h). Handle runs on a worker thread,
 // never on a gRPC thread, so it may block for as long as the call's deadline.
+// Calls beyond the workers wait in a bounded queue (PluginServerOptions::
+// max_queued_calls); when it is full the SDK answers RETRY for the plugin, and
+// a call whose deadline passed while it waited never reaches Handle.
 
 #include <map>
 #include <string>

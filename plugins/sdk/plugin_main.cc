@@ -19,6 +19,11 @@ ABSL_FLAG(std::string, listen, "", "HOST:PORT to serve gRPC on (port 0: any free
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
 ABSL_FLAG(int, max_concurrent_calls, 64, "calls handled at once");
+ABSL_FLAG(int, max_queued_calls, 256,
+          "calls that may wait for a worker; a call beyond them is answered RETRY at once "
+          "(0: none wait)");
+ABSL_FLAG(absl::Duration, queue_full_retry_after, absl::Seconds(1),
+          "the retry_after of the RETRY answered when the queue is full");
 ABSL_FLAG(std::string, tls_cert_file, "", "serve TLS with this PEM certificate (with --tls-key-file)");
 ABSL_FLAG(std::string, tls_key_file, "", "the PEM private key of --tls-cert-file");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
@@ -55,6 +60,8 @@ int PluginMain(int argc, char** argv, const PluginInfo& info, const PluginFactor
   options.listen = absl::GetFlag(FLAGS_listen).empty() ? info.default_listen
                                                        : absl::GetFlag(FLAGS_listen);
   options.max_concurrent_calls = absl::GetFlag(FLAGS_max_concurrent_calls);
+  options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.queue_full_retry_after = absl::GetFlag(FLAGS_queue_full_retry_after);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);

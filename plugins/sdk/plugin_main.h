@@ -11,7 +11,8 @@
 //   }
 //
 // It parses the common flags (--listen, --log-level, --log-format,
-// --max-concurrent-calls, --shutdown-grace, --tls-cert-file, --tls-key-file,
+// --max-concurrent-calls, --max-queued-calls, --queue-full-retry-after,
+// --shutdown-grace, --tls-cert-file, --tls-key-file,
 // --tls-client-ca-file) and the plugin's own ABSL_FLAGs,
 // makes the plugin's logger, serves until SIGTERM or SIGINT, then shuts down
 // gracefully. Link `ht_plugin_main` (binary-only code: it defines flags).

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -38,27 +39,85 @@ struct CallMetrics {
     in_flight = &r.AddGauge("hollowtrees_action_plugin_calls_in_flight",
                             "Calls being handled or waiting for a worker.", {"plugin"})
                      .WithLabels({plugin});
+    queued = &r.AddGauge("hollowtrees_action_plugin_calls_queued",
+                         "Calls waiting for a worker.", {"plugin"})
+                  .WithLabels({plugin});
+    auto& not_run = r.AddCounter("hollowtrees_action_plugin_calls_not_run_total",
+                                 "Calls answered without running the action: the queue was full "
+                                 "(answered RETRY), or the deadline passed while queued.",
+                                 {"plugin", "reason"});
+    queue_full = &not_run.WithLabels({plugin, "queue_full"});
+    expired = &not_run.WithLabels({plugin, "deadline_exceeded"});
   }
   std::map<int, metrics::Counter*> by_outcome;
   metrics::Histogram* duration;
   metrics::Gauge* in_flight;
+  metrics::Gauge* queued;
+  metrics::Counter* queue_full;
+  metrics::Counter* expired;
 };
+
+namespace {
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  out->set_seconds(ms / 1000);
+  out->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+}
+}  // namespace
 
 class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
  public:
-  Impl(ActionPlugin& plugin, spdlog::logger& logger, int threads, metrics::Registry* registry,
-       const std::string& metrics_name)
-      : plugin_(plugin), logger_(logger), pool_(threads) {
-    if (registry != nullptr) metrics_ = std::make_unique<CallMetrics>(*registry, metrics_name);
+  Impl(ActionPlugin& plugin, spdlog::logger& logger, const PluginServerOptions& options)
+      : plugin_(plugin),
+        logger_(logger),
+        max_admitted_(options.max_concurrent_calls + std::max(options.max_queued_calls, 0)),
+        queue_full_retry_after_(options.queue_full_retry_after),
+        pool_(options.max_concurrent_calls) {
+    if (options.registry != nullptr) {
+      metrics_ = std::make_unique<CallMetrics>(*options.registry, options.metrics_name);
+    }
   }
 
   grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx, const pb::HandleRequest* req,
                                    pb::HandleResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     const absl::Time arrived = absl::Now();
-    if (metrics_) metrics_->in_flight->Inc(1);
+    if (!Admit()) {
+      // Answered on the gRPC thread: cheap, and the caller learns at once.
+      resp->set_outcome(pb::HandleResponse::OUTCOME_RETRY);
+      resp->set_message(absl::StrCat("plugin busy: ", max_admitted_,
+                                     " calls running or queued; try again later"));
+      SetDuration(queue_full_retry_after_, resp->mutable_retry_after());
+      if (metrics_) metrics_->queue_full->Inc();
+      LogQueueFull(*req);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    if (metrics_) {
+      metrics_->in_flight->Inc(1);
+      metrics_->queued->Inc(1);
+    }
     // Long actions never block a gRPC callback thread.
     pool_.Schedule([this, ctx, req, resp, reactor, arrived] {
+      if (metrics_) metrics_->queued->Inc(-1);
+      // The caller gave up while the call waited: its answer would reach
+      // nobody, and running the action now would act on a step the engine
+      // already counts as failed (it retries it). Do not run it.
+      const bool expired = std::chrono::system_clock::now() >= ctx->deadline();
+      if (expired || ctx->IsCancelled()) {
+        logger_.warn("event={} rule={} flow={} attempt={} not run: {} while queued",
+                     req->event().id(), req->rule(), req->flow_id(), req->attempt(),
+                     expired ? "the deadline passed" : "the caller cancelled");
+        if (metrics_) {
+          metrics_->expired->Inc();
+          metrics_->in_flight->Inc(-1);
+        }
+        admitted_.fetch_sub(1);
+        reactor->Finish(expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                               "the deadline passed while the call was queued")
+                                : grpc::Status::CANCELLED);
+        return;
+      }
       Request request = DecodeRequest(*req);
       Context context;
       context.logger = &logger_;
@@ -78,9 +137,7 @@ class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
       resp->set_outcome(result.outcome);
       resp->set_message(result.message);
       if (result.retry_after > absl::ZeroDuration()) {
-        const int64_t ms = absl::ToInt64Milliseconds(result.retry_after);
-        resp->mutable_retry_after()->set_seconds(ms / 1000);
-        resp->mutable_retry_after()->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+        SetDuration(result.retry_after, resp->mutable_retry_after());
       }
       logger_.log(result.outcome == pb::HandleResponse::OUTCOME_FAILED ? spdlog::level::warn
                                                                         : spdlog::level::info,
@@ -93,6 +150,7 @@ class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
         metrics_->duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
         metrics_->in_flight->Inc(-1);
       }
+      admitted_.fetch_sub(1);
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
@@ -101,8 +159,30 @@ class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
   void Stop() { stopping_ = true; }
 
  private:
+  // Takes a slot (running or queued) unless all max_admitted_ are taken.
+  bool Admit() {
+    int n = admitted_.load();
+    do {
+      if (n >= max_admitted_) return false;
+    } while (!admitted_.compare_exchange_weak(n, n + 1));
+    return true;
+  }
+
+  // A full queue can last: log the first refusal, then one in 1000.
+  void LogQueueFull(const pb::HandleRequest& req) {
+    const uint64_t n = queue_full_count_.fetch_add(1);
+    if (n % 1000 != 0) return;
+    logger_.warn("event={} rule={} flow={} attempt={} answered RETRY: {} calls running or "
+                 "queued ({} refused so far)",
+                 req.event().id(), req.rule(), req.flow_id(), req.attempt(), max_admitted_, n + 1);
+  }
+
   ActionPlugin& plugin_;
   spdlog::logger& logger_;
+  const int max_admitted_;
+  const absl::Duration queue_full_retry_after_;
+  std::atomic<int> admitted_{0};  // calls running or queued
+  std::atomic<uint64_t> queue_full_count_{0};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<CallMetrics> metrics_;  // null without a registry
   ThreadPool pool_;
@@ -153,12 +233,16 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 
 absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(
     ActionPlugin& plugin, const PluginServerOptions& options, spdlog::logger& logger) {
+  if (options.max_concurrent_calls < 1 || options.max_queued_calls < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-concurrent-calls must be at least 1 and --max-queued-calls at least 0 (got ",
+        options.max_concurrent_calls, " and ", options.max_queued_calls, ")"));
+  }
   auto credentials = ServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
   std::unique_ptr<PluginServer> server(new PluginServer());
   if (options.registry != nullptr) plugin.RegisterMetrics(*options.registry);
-  server->impl_ = std::make_unique<Impl>(plugin, logger, options.max_concurrent_calls,
-                                         options.registry, options.metrics_name);
+  server->impl_ = std::make_unique<Impl>(plugin, logger, options);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -1,8 +1,10 @@
 #include <grpcpp/grpcpp.h>
 
+#include <deque>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -214,6 +216,180 @@ TEST_F(SdkTest, CountsCallsByOutcomeWhenGivenARegistry) {
   pb::HandleResponse resp;
   ASSERT_TRUE(Call(Req(R"({"instance_id":"i-3"})"), &resp).ok());
   EXPECT_EQ(resp.outcome(), pb::HandleResponse::OUTCOME_DONE);
+}
+
+// Blocks every call in Handle until `release`, and records what it ran.
+class LatchPlugin : public ActionPlugin {
+ public:
+  Result Handle(const Request& req, const Context& ctx) override {
+    {
+      absl::MutexLock lock(&mu_);
+      handled_.push_back(req.event_id);
+    }
+    while (!release.HasBeenNotified() && !ctx.cancelled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return Result::Done("released");
+  }
+  std::vector<std::string> Handled() {
+    absl::MutexLock lock(&mu_);
+    return handled_;
+  }
+  absl::Notification release;
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> handled_ ABSL_GUARDED_BY(mu_);
+};
+
+// Polls `registry` until its exposition contains `line`, for up to 10 s.
+bool WaitForMetric(metrics::Registry& registry, const std::string& line) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline) {
+    if (registry.Expose().find(line) != std::string::npos) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return false;
+}
+
+// Starts calls on their own threads; Join() waits for them all.
+class AsyncCalls {
+ public:
+  explicit AsyncCalls(pb::ActionPlugin::Stub& stub) : stub_(stub) {}
+  ~AsyncCalls() { Join(); }
+  void Start(const std::string& event_id, absl::Duration timeout) {
+    const size_t i = results_.size();
+    results_.emplace_back();
+    threads_.emplace_back([this, i, event_id, timeout] {
+      pb::HandleRequest req;
+      req.mutable_event()->set_id(event_id);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+      pb::HandleResponse resp;
+      const grpc::Status status = stub_.Handle(&ctx, req, &resp);
+      absl::MutexLock lock(&mu_);
+      results_[i] = {status.error_code(), resp};
+    });
+  }
+  void Join() {
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  std::vector<std::pair<grpc::StatusCode, pb::HandleResponse>> Results() {
+    absl::MutexLock lock(&mu_);
+    return results_;
+  }
+
+ private:
+  pb::ActionPlugin::Stub& stub_;
+  absl::Mutex mu_;
+  std::vector<std::pair<grpc::StatusCode, pb::HandleResponse>> results_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::thread> threads_;
+};
+
+TEST_F(SdkTest, AFullQueueIsAnsweredRetryWithRetryAfterAtOnce) {
+  constexpr int kWorkers = 2, kQueue = 3, kOverflow = 4;
+  metrics::Registry registry;
+  LatchPlugin latch;
+  ASSERT_OK_AND_ASSIGN(auto server,
+                       PluginServer::Start(latch, {.listen = "127.0.0.1:0",
+                                                   .max_concurrent_calls = kWorkers,
+                                                   .max_queued_calls = kQueue,
+                                                   .queue_full_retry_after = absl::Milliseconds(2500),
+                                                   .registry = &registry,
+                                                   .metrics_name = "latch"},
+                                           logger_));
+  auto stub = pb::ActionPlugin::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server->port()), grpc::InsecureChannelCredentials()));
+  AsyncCalls held(*stub);
+  for (int i = 0; i < kWorkers; ++i) held.Start(absl::StrCat("run-", i), absl::Seconds(10));
+  ASSERT_TRUE(WaitForMetric(registry, R"(hollowtrees_action_plugin_calls_in_flight{plugin="latch"} 2)"));
+  for (int i = 0; i < kQueue; ++i) held.Start(absl::StrCat("queued-", i), absl::Seconds(10));
+  ASSERT_TRUE(WaitForMetric(registry, R"(hollowtrees_action_plugin_calls_queued{plugin="latch"} 3)"));
+
+  // Every worker is blocked and the queue is full: more calls are answered
+  // at once (well before their deadline), never queued.
+  for (int i = 0; i < kOverflow; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    pb::HandleRequest req;
+    req.mutable_event()->set_id(absl::StrCat("overflow-", i));
+    pb::HandleResponse resp;
+    const absl::Time sent = absl::Now();
+    const grpc::Status status = stub->Handle(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
+    EXPECT_LT(absl::Now() - sent, absl::Seconds(1)) << i;
+    EXPECT_EQ(resp.outcome(), pb::HandleResponse::OUTCOME_RETRY) << i;
+    EXPECT_EQ(resp.retry_after().seconds(), 2);
+    EXPECT_EQ(resp.retry_after().nanos(), 500000000);
+    EXPECT_THAT(resp.message(), HasSubstr("busy"));
+  }
+  EXPECT_THAT(registry.Expose(),
+              HasSubstr(R"(hollowtrees_action_plugin_calls_not_run_total{plugin="latch",reason="queue_full"} 4)"));
+
+  latch.release.Notify();
+  held.Join();
+  for (const auto& [code, resp] : held.Results()) {
+    EXPECT_EQ(code, grpc::StatusCode::OK);
+    EXPECT_EQ(resp.outcome(), pb::HandleResponse::OUTCOME_DONE);
+  }
+  // Only the admitted calls ran.
+  EXPECT_THAT(latch.Handled(), ::testing::UnorderedElementsAre("run-0", "run-1", "queued-0",
+                                                               "queued-1", "queued-2"));
+  const std::string text = registry.Expose();
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_calls_total{plugin="latch",outcome="done"} 5)"));
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_calls_queued{plugin="latch"} 0)"));
+  EXPECT_THAT(text, HasSubstr(R"(hollowtrees_action_plugin_calls_in_flight{plugin="latch"} 0)"));
+}
+
+TEST_F(SdkTest, ACallWhoseDeadlinePassedInTheQueueIsNeverRun) {
+  metrics::Registry registry;
+  LatchPlugin latch;
+  ASSERT_OK_AND_ASSIGN(auto server,
+                       PluginServer::Start(latch, {.listen = "127.0.0.1:0",
+                                                   .max_concurrent_calls = 1,
+                                                   .registry = &registry,
+                                                   .metrics_name = "latch"},
+                                           logger_));
+  auto stub = pb::ActionPlugin::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server->port()), grpc::InsecureChannelCredentials()));
+  AsyncCalls blocked(*stub);
+  blocked.Start("blocking", absl::Seconds(30));
+  ASSERT_TRUE(WaitForMetric(registry, R"(hollowtrees_action_plugin_calls_in_flight{plugin="latch"} 1)"));
+
+  // Queued behind the blocked call, with a short deadline.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  pb::HandleRequest req;
+  req.mutable_event()->set_id("short");
+  pb::HandleResponse resp;
+  EXPECT_EQ(stub->Handle(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  latch.release.Notify();
+  blocked.Join();
+  // One worker, first in first out: once this call is answered, the short
+  // one has left the queue.
+  AsyncCalls after(*stub);
+  after.Start("after", absl::Seconds(30));
+  after.Join();
+  EXPECT_EQ(after.Results()[0].second.outcome(), pb::HandleResponse::OUTCOME_DONE);
+  EXPECT_THAT(latch.Handled(), ::testing::ElementsAre("blocking", "after"))
+      << "the call whose deadline passed while queued was run";
+  EXPECT_THAT(registry.Expose(),
+              HasSubstr(R"(hollowtrees_action_plugin_calls_not_run_total{plugin="latch",reason="deadline_exceeded"} 1)"));
+}
+
+TEST(PluginServerOptionsTest, ABadPoolOrQueueSizeIsRefused) {
+  spdlog::logger logger("t", std::make_shared<spdlog::sinks::null_sink_mt>());
+  ProbePlugin probe;
+  EXPECT_EQ(PluginServer::Start(probe, {.listen = "127.0.0.1:0", .max_concurrent_calls = 0}, logger)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PluginServer::Start(probe, {.listen = "127.0.0.1:0", .max_queued_calls = -1}, logger)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // The plugin author guide's example binary, driven over gRPC.
