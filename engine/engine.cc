@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "lib/common/logging.h"
+#include "lib/common/status_macros.h"
 #include "lib/common/version.h"
 #include "spdlog/spdlog.h"
 
@@ -15,90 +16,119 @@ namespace hollowtrees::engine {
 Engine::Engine(EngineOptions options, spdlog::logger& logger)
     : options_(std::move(options)), logger_(logger), metrics_(registry_) {}
 
+namespace {
+
+// The configuration file with the command line's overrides.
+absl::StatusOr<Config> LoadStartupConfig(const EngineOptions& options) {
+  HT_ASSIGN_OR_RETURN(Config config, LoadConfigFile(options.config_path));
+  if (!options.listen.empty()) config.listen = options.listen;
+  if (!options.data_dir.empty()) config.data_dir = options.data_dir;
+  return config;
+}
+
+absl::Status CreateDataDir(const std::string& data_dir) {
+  if (data_dir.empty()) return absl::OkStatus();
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat("data_dir ", data_dir, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& options,
                                                       spdlog::logger& logger) {
-  auto config = LoadConfigFile(options.config_path);
-  if (!config.ok()) return config.status();
-  if (!options.listen.empty()) config->listen = options.listen;
-  if (!options.data_dir.empty()) config->data_dir = options.data_dir;
-  auto listen = http::ParseHostPort(config->listen);
-  if (!listen.ok()) return listen.status();
-  if (!config->data_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(config->data_dir, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("data_dir ", config->data_dir, ": ", ec.message()));
-    }
-  }
-
+  HT_ASSIGN_OR_RETURN(Config config, LoadStartupConfig(options));
+  HT_ASSIGN_OR_RETURN(const http::HostPort listen, http::ParseHostPort(config.listen));
+  HT_RETURN_IF_ERROR(CreateDataDir(config.data_dir));
   std::unique_ptr<Engine> e(new Engine(options, logger));
-  e->listen_host_ = listen->host;
-  const IntakeConfig intake = config->intake;
+  e->listen_host_ = listen.host;
+  const IntakeConfig intake = config.intake;
   // TLS pair and auth files (docs/security.md): read before serving.
-  auto security = HttpSecurity::Create(*config, e->registry_, logger);
-  if (!security.ok()) return security.status();
-  e->security_ = *std::move(security);
-  if (absl::Status s = e->OpenJournal(*config); !s.ok()) return s;
-  auto ruleset = Ruleset::Build(*std::move(config));
-  e->plugins_ = NewGrpcPluginClient();
-  e->dispatcher_ = std::make_unique<Dispatcher>(e->loop_, *e->plugins_, *e->store_, e->metrics_,
-                                                logger, options.dispatcher);
-  e->dispatcher_->SetRuleset(ruleset);
-  {
-    absl::MutexLock lock(&e->mu_);
-    e->ruleset_ = ruleset;
-  }
-  e->metrics_.config_last_reload_successful.Set(1);
-  e->metrics_.config_last_reload_success_timestamp.Set(absl::ToUnixSeconds(absl::Now()));
+  HT_ASSIGN_OR_RETURN(e->security_, HttpSecurity::Create(config, e->registry_, logger));
+  HT_RETURN_IF_ERROR(e->OpenJournal(config));
+  auto ruleset = Ruleset::Build(std::move(config));
+  e->StartDispatcher(ruleset);
   e->dedup_ = std::make_unique<DedupTable>(intake.max_dedup_entries, intake.dedup_window);
-  if (e->journal_ != nullptr) {
-    // Replay before the listener opens: nothing new arrives meanwhile.
-    auto recovery = e->journal_->Recover();
-    if (!recovery.ok()) return recovery.status();
-    const absl::Time now = absl::Now();
-    for (const std::string& key : recovery->seen_keys) e->dedup_->SeenOrInsert(key, now);
-    logger.info("journal {}: {} events remembered, {} to dispatch, {} flows to resume, {} cooldowns{}",
-                e->journal_path_, recovery->seen_keys.size(), recovery->undispatched.size(),
-                recovery->unfinished.size(), recovery->cooldowns.size(),
-                recovery->skipped_rows > 0
-                    ? absl::StrCat(", ", recovery->skipped_rows, " unreadable rows skipped")
-                    : "");
-    absl::Notification resumed;
-    e->dispatcher_->Resume(*std::move(recovery), [&resumed] { resumed.Notify(); });
-    resumed.WaitForNotification();
-  }
+  // Replay before the listener opens: nothing new arrives meanwhile.
+  if (e->journal_ != nullptr) HT_RETURN_IF_ERROR(e->RecoverJournal());
   e->intake_ = std::make_unique<Intake>(*e->dedup_, *e->dispatcher_, e->journal_.get(),
                                         e->metrics_, intake);
-  Engine* raw = e.get();
-  e->registry_.AddGaugeCallback("hollowtrees_queue_depth",
-                                "Accepted events and flow steps waiting for the dispatcher.",
-                                [raw] { return static_cast<double>(raw->loop_.QueueDepth()); });
-  e->registry_.AddGaugeCallback("hollowtrees_dedup_entries",
-                                "Event ids remembered to absorb re-sends.",
-                                [raw] { return static_cast<double>(raw->dedup_->size()); });
-  e->registry_.AddGauge("hollowtrees_build_info", "Build information.", {"version"})
+  e->AddGauges();
+  HT_RETURN_IF_ERROR(e->ServeHttp(listen, intake));
+  e->ScheduleSweep();
+  e->LogStarted(*ruleset);
+  return e;
+}
+
+void Engine::StartDispatcher(std::shared_ptr<const Ruleset> ruleset) {
+  plugins_ = NewGrpcPluginClient();
+  dispatcher_ = std::make_unique<Dispatcher>(loop_, *plugins_, *store_, metrics_, logger_,
+                                             options_.dispatcher);
+  InstallRuleset(std::move(ruleset));
+}
+
+void Engine::InstallRuleset(std::shared_ptr<const Ruleset> ruleset) {
+  dispatcher_->SetRuleset(ruleset);
+  {
+    absl::MutexLock lock(&mu_);
+    ruleset_ = std::move(ruleset);
+  }
+  metrics_.config_last_reload_successful.Set(1);
+  metrics_.config_last_reload_success_timestamp.Set(absl::ToUnixSeconds(absl::Now()));
+}
+
+absl::Status Engine::RecoverJournal() {
+  HT_ASSIGN_OR_RETURN(Recovery recovery, journal_->Recover());
+  const absl::Time now = absl::Now();
+  for (const std::string& key : recovery.seen_keys) dedup_->SeenOrInsert(key, now);
+  logger_.info(
+      "journal {}: {} events remembered, {} to dispatch, {} flows to resume, {} cooldowns{}",
+      journal_path_, recovery.seen_keys.size(), recovery.undispatched.size(),
+      recovery.unfinished.size(), recovery.cooldowns.size(),
+      recovery.skipped_rows > 0
+          ? absl::StrCat(", ", recovery.skipped_rows, " unreadable rows skipped")
+          : "");
+  absl::Notification resumed;
+  dispatcher_->Resume(std::move(recovery), [&resumed] { resumed.Notify(); });
+  resumed.WaitForNotification();
+  return absl::OkStatus();
+}
+
+void Engine::AddGauges() {
+  registry_.AddGaugeCallback("hollowtrees_queue_depth",
+                             "Accepted events and flow steps waiting for the dispatcher.",
+                             [this] { return static_cast<double>(loop_.QueueDepth()); });
+  registry_.AddGaugeCallback("hollowtrees_dedup_entries",
+                             "Event ids remembered to absorb re-sends.",
+                             [this] { return static_cast<double>(dedup_->size()); });
+  registry_.AddGauge("hollowtrees_build_info", "Build information.", {"version"})
       .WithLabels({kVersion})
       .Set(1);
-  auto http = HttpApi::Start(*listen, intake,
-                             HttpApiDeps{*e->intake_, e->metrics_, *e->store_,
-                                         [raw] { return raw->ruleset(); },
-                                         [raw] { return raw->ruleset() != nullptr; },
-                                         [raw](const std::string& id) { return raw->Replay(id); },
-                                         logger, e->security_.get()});
-  if (!http.ok()) return http.status();
-  e->http_ = *std::move(http);
-  e->ScheduleSweep();
-  logger.info("loaded {}: {} rules, {} action plugins", options.config_path,
-              ruleset->rules().size(), ruleset->config().action_plugins.size());
-  if (auto auth = e->security_->authenticator()) {
-    logger.info("authentication on ({} bearer tokens{}); HTTP{}", auth->bearer_token_count(),
-                ruleset->config().auth->jwt_enabled ? ", HS256 JWT" : "",
-                e->security_->tls() ? "S" : "");
+}
+
+absl::Status Engine::ServeHttp(const http::HostPort& listen, const IntakeConfig& intake) {
+  HT_ASSIGN_OR_RETURN(
+      http_, HttpApi::Start(listen, intake,
+                            HttpApiDeps{*intake_, metrics_, *store_, [this] { return ruleset(); },
+                                        [this] { return ruleset() != nullptr; },
+                                        [this](const std::string& id) { return Replay(id); },
+                                        logger_, security_.get()}));
+  return absl::OkStatus();
+}
+
+void Engine::LogStarted(const Ruleset& ruleset) {
+  logger_.info("loaded {}: {} rules, {} action plugins", options_.config_path,
+               ruleset.rules().size(), ruleset.config().action_plugins.size());
+  if (auto auth = security_->authenticator()) {
+    logger_.info("authentication on ({} bearer tokens{}); HTTP{}", auth->bearer_token_count(),
+                 ruleset.config().auth->jwt_enabled ? ", HS256 JWT" : "",
+                 security_->tls() ? "S" : "");
   } else {
-    logger.info("no authentication configured; HTTP{}", e->security_->tls() ? "S" : "");
+    logger_.info("no authentication configured; HTTP{}", security_->tls() ? "S" : "");
   }
-  return e;
 }
 
 Engine::~Engine() {
@@ -119,11 +149,13 @@ absl::Status Engine::OpenJournal(const Config& config) {
                  "restart");
     return absl::OkStatus();
   }
+  // One engine per data_dir, for the whole life of this one: taken before
+  // the journal is touched, so a second engine never opens it.
+  HT_ASSIGN_OR_RETURN(data_dir_lock_, DataDirLock::Acquire(config.data_dir));
   journal_path_ = config.data_dir + "/journal.db";
-  auto journal = Journal::Open({.path = journal_path_, .retention = config.intake.dedup_window},
-                               logger_);
-  if (!journal.ok()) return journal.status();
-  journal_ = *std::move(journal);
+  HT_ASSIGN_OR_RETURN(
+      journal_,
+      Journal::Open({.path = journal_path_, .retention = config.intake.dedup_window}, logger_));
   store_ = journal_.get();
   if (journal_->moved_aside()) metrics_.journal_moved_aside.Inc();
   return absl::OkStatus();
@@ -169,13 +201,7 @@ absl::Status Engine::Reload() {
     return s;
   }
   auto ruleset = Ruleset::Build(*std::move(config));
-  dispatcher_->SetRuleset(ruleset);
-  {
-    absl::MutexLock lock(&mu_);
-    ruleset_ = ruleset;
-  }
-  metrics_.config_last_reload_successful.Set(1);
-  metrics_.config_last_reload_success_timestamp.Set(absl::ToUnixSeconds(absl::Now()));
+  InstallRuleset(ruleset);
   logger_.info("reloaded {}: {} rules, {} action plugins", options_.config_path,
                ruleset->rules().size(), ruleset->config().action_plugins.size());
   return absl::OkStatus();

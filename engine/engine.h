@@ -16,6 +16,7 @@
 #include "engine/http/http_api.h"
 #include "engine/http/http_security.h"
 #include "engine/intake/intake.h"
+#include "engine/store/data_dir_lock.h"
 #include "engine/store/journal.h"
 #include "engine/dispatch/plugin_client.h"
 #include "engine/rules/ruleset.h"
@@ -58,7 +59,15 @@ class Engine {
   Engine(EngineOptions options, spdlog::logger& logger);
   std::shared_ptr<const Ruleset> ruleset();
   void ScheduleSweep();
+  // The steps of Start(), in order.
   absl::Status OpenJournal(const Config& config);
+  void StartDispatcher(std::shared_ptr<const Ruleset> ruleset);
+  absl::Status RecoverJournal();  // with a journal: before serving
+  void AddGauges();
+  absl::Status ServeHttp(const http::HostPort& listen, const IntakeConfig& intake);
+  void LogStarted(const Ruleset& ruleset);
+  // Hands a ruleset to the dispatcher and the API; counts a successful load.
+  void InstallRuleset(std::shared_ptr<const Ruleset> ruleset);
 
   const EngineOptions options_;
   spdlog::logger& logger_;
@@ -69,6 +78,7 @@ class Engine {
   EngineMetrics metrics_;
   // Order matters for teardown (see ~Engine).
   EventLoop loop_;
+  std::unique_ptr<DataDirLock> data_dir_lock_;  // with a data_dir; released last
   std::unique_ptr<Journal> journal_;     // with a data_dir
   std::unique_ptr<FlowStore> memory_;    // without one
   FlowStore* store_ = nullptr;

@@ -5,7 +5,6 @@
 //   hollowtrees replay FLOW_ID [--engine URL] [--token-file FILE] [--ca-file FILE]
 
 #include <csignal>
-#include <fstream>
 #include <cstdio>
 #include <cstring>
 
@@ -14,6 +13,7 @@
 #include "engine/rules/config.h"
 #include "engine/engine.h"
 #include "lib/common/daemon.h"
+#include "lib/common/file.h"
 #include "lib/common/flags.h"
 #include "lib/common/logging.h"
 #include "lib/http/http_client.h"
@@ -84,9 +84,9 @@ int Replay(int argc, char** argv) {
   }
   hollowtrees::http::Headers headers;
   if (!token_file.empty()) {
-    std::ifstream in(token_file, std::ios::binary);
-    std::string token;
-    if (!in || !std::getline(in, token) || token.empty()) {
+    auto text = hollowtrees::ReadFile(token_file);
+    std::string token = text.ok() ? text->substr(0, text->find('\n')) : "";
+    if (token.empty()) {
       std::fprintf(stderr, "hollowtrees replay: --token-file %s: cannot read a token\n",
                    token_file.c_str());
       return 2;

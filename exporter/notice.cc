@@ -1,6 +1,7 @@
 #include "exporter/notice.h"
 
 #include "absl/strings/str_cat.h"
+#include "lib/common/rfc3339.h"
 #include "nlohmann/json.hpp"
 
 namespace hollowtrees::exporter {
@@ -22,10 +23,8 @@ absl::StatusOr<json> ParseObject(absl::string_view body, absl::string_view what)
 }
 
 absl::Time ParseTimeOrPast(const std::string& text) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::InfinitePast();
-  return t;
+  auto t = ParseRfc3339(text);
+  return t.ok() ? *t : absl::InfinitePast();
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "lib/common/check.h"
 #include "lib/common/logging.h"
+#include "lib/common/rfc3339.h"
+#include "lib/common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/logger.h"
 
@@ -16,9 +19,7 @@ constexpr absl::string_view kReservedLabels[] = {"alertname",         "instance_
                                                  "instance_type",     "availability_zone",
                                                  "node",              "instance_action"};
 
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
-}
+std::string Rfc3339(absl::Time t) { return FormatRfc3339(t, Rfc3339Fraction::kMillis); }
 
 bool ValidLabelName(absl::string_view name) {
   if (name.empty()) return false;
@@ -121,8 +122,9 @@ std::vector<PushEvent> BuildEvents(const InstanceState& state, const NotifierOpt
 absl::StatusOr<std::unique_ptr<Notifier>> Notifier::Create(NotifierOptions options,
                                                            ExporterMetrics& metrics,
                                                            spdlog::logger& logger) {
-  if (absl::Status s = ValidateNotifierOptions(options); !s.ok()) return s;
+  HT_RETURN_IF_ERROR(ValidateNotifierOptions(options));
   auto url = http::ParseUrl(options.url);
+  HT_CHECK(url.ok(), "the URL was validated above");
   const bool v6 = url->host.find(':') != std::string::npos;
   auto http = http::NewHttpClient({.base_url = absl::StrCat(url->scheme, "://", v6 ? "[" : "",
                                                             url->host, v6 ? "]" : "", ":",
@@ -130,7 +132,7 @@ absl::StatusOr<std::unique_ptr<Notifier>> Notifier::Create(NotifierOptions optio
                                    .connect_timeout = options.timeout,
                                    .timeout = options.timeout,
                                    .max_idle_connections = 2});
-  if (!http.ok()) return http.status();
+  HT_RETURN_IF_ERROR(http.status());
   std::string path = url->path.empty() || url->path == "/" ? "/api/v1/events" : url->path;
   std::unique_ptr<Notifier> n(
       new Notifier(std::move(options), std::move(path), *std::move(http), metrics, logger));
@@ -145,7 +147,13 @@ Notifier::Notifier(NotifierOptions options, std::string path,
       path_(std::move(path)),
       http_(std::move(http)),
       metrics_(metrics),
-      logger_(logger) {}
+      logger_(logger),
+      clock_(options_.clock != nullptr ? *options_.clock : RealClock()),
+      // Equal jitter: uniform in [b/2, b].
+      backoff_({.initial = options_.initial_backoff,
+                .max = options_.max_backoff,
+                .jitter_min = 0.5,
+                .jitter_max = 1.0}) {}
 
 Notifier::~Notifier() {
   {
@@ -160,7 +168,7 @@ Notifier::~Notifier() {
 
 void Notifier::Observe(const InstanceState& state) {
   if (!state.spot && !state.rebalance) return;
-  const absl::Time now = options_.now();
+  const absl::Time now = clock_.Now();
   std::vector<PushEvent> events = BuildEvents(state, options_, now);
   absl::MutexLock lock(&mu_);
   for (PushEvent& e : events) {
@@ -180,14 +188,6 @@ std::vector<std::string> Notifier::failed() const {
   return failed_;
 }
 
-absl::Duration Notifier::Backoff(int attempt) {
-  absl::Duration b = options_.initial_backoff;
-  for (int i = 1; i < attempt && b < options_.max_backoff; ++i) b *= 2;
-  b = std::min(b, options_.max_backoff);
-  const double f = absl::Uniform<double>(rng_, 0.5, 1.0);
-  return b * f;
-}
-
 bool Notifier::Attempt(Pending& p) {
   ++p.attempts;
   auto r = http_->Send({.method = "POST",
@@ -195,7 +195,7 @@ bool Notifier::Attempt(Pending& p) {
                         .body = p.event.body,
                         .content_type = "application/cloudevents+json",
                         .timeout = options_.timeout});
-  const absl::Time now = options_.now();
+  const absl::Time now = clock_.Now();
   if (r.ok() && r->status >= 200 && r->status < 300) {
     metrics_.push_attempts("success").Inc();
     metrics_.pushed(p.event.alertname).Inc();
@@ -235,7 +235,7 @@ bool Notifier::Attempt(Pending& p) {
 void Notifier::Run() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    const absl::Time now = options_.now();
+    const absl::Time now = clock_.Now();
     auto earliest = std::min_element(
         pending_.begin(), pending_.end(),
         [](const Pending& a, const Pending& b) { return a.next_at < b.next_at; });
@@ -261,7 +261,7 @@ void Notifier::Run() {
     const bool done = Attempt(p);
     mu_.Lock();
     if (!done) {
-      p.next_at = options_.now() + Backoff(p.attempts);
+      p.next_at = clock_.Now() + backoff_.Delay(p.attempts);
       pending_.push_back(std::move(p));
     }
   }

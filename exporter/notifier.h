@@ -28,12 +28,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "exporter/exporter_metrics.h"
 #include "exporter/notice.h"
+#include "lib/common/backoff.h"
+#include "lib/common/clock.h"
 #include "lib/http/http_client.h"
 
 namespace spdlog {
@@ -66,8 +67,8 @@ struct NotifierOptions {
   // notice's own lead time).
   int max_attempts = 40;
   absl::Duration give_up_after = absl::Minutes(2);
-  // The clock. Default absl::Now.
-  std::function<absl::Time()> now = [] { return absl::Now(); };
+  // The clock; not owned, outlives the notifier. Default (null): RealClock().
+  Clock* clock = nullptr;
 };
 
 // One event to push.
@@ -119,13 +120,14 @@ class Notifier {
   void Run();
   // Sends once; true when done with it (delivered or given up).
   bool Attempt(Pending& p);
-  absl::Duration Backoff(int attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const NotifierOptions options_;
   const std::string path_;
   std::unique_ptr<http::HttpClient> http_;
   ExporterMetrics& metrics_;
   spdlog::logger& logger_;
+  Clock& clock_;
+  Backoff backoff_;
 
   mutable absl::Mutex mu_;
   std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);
@@ -133,7 +135,6 @@ class Notifier {
   std::vector<std::string> delivered_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> failed_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

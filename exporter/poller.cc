@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "lib/common/logging.h"
+#include "lib/common/rfc3339.h"
 #include "spdlog/logger.h"
 
 namespace hollowtrees::exporter {
@@ -10,14 +11,15 @@ namespace {
 
 std::string FormatTimeOr(absl::Time t, const std::string& text) {
   if (t == absl::InfinitePast()) return absl::StrCat("\"", text, "\" (not a time)");
-  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
+  return FormatRfc3339(t, Rfc3339Fraction::kNone);
 }
 
 }  // namespace
 
 MetadataPoller::MetadataPoller(InstanceMetadata& metadata, ExporterMetrics& metrics,
                                spdlog::logger& logger, PollerOptions options)
-    : metadata_(metadata), metrics_(metrics), logger_(logger), options_(std::move(options)) {}
+    : metadata_(metadata), metrics_(metrics), logger_(logger), options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : RealClock()) {}
 
 MetadataPoller::~MetadataPoller() { Stop(); }
 
@@ -31,7 +33,7 @@ InstanceState MetadataPoller::state() const {
 InstanceState MetadataPoller::PollOnce() {
   InstanceState before = state();
   InstanceState s = before;
-  const absl::Time start = options_.now();
+  const absl::Time start = clock_.Now();
   s.last_attempt = start;
 
   auto poll = [&]() -> absl::Status {
@@ -89,7 +91,7 @@ InstanceState MetadataPoller::PollOnce() {
   };
 
   const absl::Status status = poll();
-  const absl::Time end = options_.now();
+  const absl::Time end = clock_.Now();
   metrics_.poll_duration().Observe(absl::ToDoubleSeconds(end - start));
   if (status.ok()) {
     s.available = true;
@@ -146,11 +148,11 @@ void MetadataPoller::Start() {
 }
 
 void MetadataPoller::Run() {
-  absl::Time next = options_.now();
+  absl::Time next = clock_.Now();
   while (true) {
     PollOnce();
     next += options_.interval;
-    const absl::Time now = options_.now();
+    const absl::Time now = clock_.Now();
     if (next < now) next = now;  // fell behind (slow metadata): no burst of polls
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), next - now)) return;

@@ -26,6 +26,7 @@
 #include "exporter/exporter_metrics.h"
 #include "exporter/metadata.h"
 #include "exporter/notice.h"
+#include "lib/common/clock.h"
 
 namespace spdlog {
 class logger;
@@ -36,8 +37,8 @@ namespace hollowtrees::exporter {
 struct PollerOptions {
   // Time between the starts of two polls. Default 1 s.
   absl::Duration interval = absl::Seconds(1);
-  // The clock. Default absl::Now.
-  std::function<absl::Time()> now = [] { return absl::Now(); };
+  // The clock; not owned, outlives the poller. Default (null): RealClock().
+  Clock* clock = nullptr;
 };
 
 class MetadataPoller {
@@ -73,6 +74,7 @@ class MetadataPoller {
   ExporterMetrics& metrics_;
   spdlog::logger& logger_;
   const PollerOptions options_;
+  Clock& clock_;
   std::vector<Listener> listeners_;
 
   mutable absl::Mutex mu_;

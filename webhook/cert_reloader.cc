@@ -6,11 +6,10 @@
 #include <openssl/x509.h>
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/common/file.h"
 #include "lib/common/logging.h"
 #include "lib/common/status_macros.h"
 
@@ -30,12 +29,10 @@ struct CertReloader::Pair {
 
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+absl::StatusOr<std::string> ReadCertFile(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("cannot read ", text.status().message()));
+  return text;
 }
 
 std::string OpenSslError() {
@@ -55,8 +52,8 @@ std::string Stamp(const std::string& path) {
 
 absl::StatusOr<std::shared_ptr<const CertReloader::Pair>> Load(const std::string& cert_file,
                                                                const std::string& key_file) {
-  HT_ASSIGN_OR_RETURN(std::string cert_pem, ReadFile(cert_file));
-  HT_ASSIGN_OR_RETURN(std::string key_pem, ReadFile(key_file));
+  HT_ASSIGN_OR_RETURN(std::string cert_pem, ReadCertFile(cert_file));
+  HT_ASSIGN_OR_RETURN(std::string key_pem, ReadCertFile(key_file));
   auto pair = std::make_shared<CertReloader::Pair>();
   BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
   pair->cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   auto client = aws::QueryClient::Create({.endpoint = (*fake)->endpoint(), .region = "us-east-1",
                                           .service = "autoscaling",
                                           .version = aws::kAutoScalingVersion},
-                                         provider.get(), aws::RealClock(), logger->get());
+                                         provider.get(), RealClock(), logger->get());
   if (!client.ok()) return 1;
   aws::AutoScalingClient asg(**client);
   (*fake)->AddGroup({.name = "g", .min_size = 0, .max_size = 100000000, .desired = 1});

@@ -101,7 +101,7 @@ Figure RunPlugin(Side& side, absl::Duration cordon_hold) {
   hollowtrees::k8s::KubeconfigClusterApis apis({.kubeconfig = side.kubeconfig});
   hollowtrees::k8s::K8sPluginOptions options;
   options.defaults.cordon_hold = cordon_hold;
-  hollowtrees::k8s::K8sPlugin plugin(options, apis, hollowtrees::k8s::RealClock(), *logger);
+  hollowtrees::k8s::K8sPlugin plugin(options, apis, hollowtrees::RealClock(), *logger);
   hollowtrees::plugin::Request req;
   req.labels = {{"instance_id", "i-0001"}};
   hollowtrees::plugin::Context ctx;

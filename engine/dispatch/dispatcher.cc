@@ -1,6 +1,7 @@
 #include "engine/dispatch/dispatcher.h"
 
 #include "absl/strings/str_cat.h"
+#include "lib/common/check.h"
 #include "lib/common/logging.h"
 #include "spdlog/spdlog.h"
 
@@ -38,7 +39,8 @@ std::string FlowId(const std::string& rule, const Event& event) {
 Dispatcher::Dispatcher(Scheduler& scheduler, PluginClient& plugins, FlowStore& store,
                        EngineMetrics& metrics, spdlog::logger& logger, DispatcherOptions options)
     : scheduler_(scheduler), plugins_(plugins), store_(store), metrics_(metrics), logger_(logger),
-      options_(options), rng_(options.seed) {}
+      options_(options),
+      backoff_({.initial = options.initial_backoff, .max = options.max_backoff}, options.seed) {}
 
 void Dispatcher::SetRuleset(std::shared_ptr<const Ruleset> ruleset) {
   scheduler_.Post([this, ruleset = std::move(ruleset)]() mutable { ruleset_ = std::move(ruleset); });
@@ -94,27 +96,16 @@ void Dispatcher::Resume(Recovery recovery, std::function<void()> done) {
                       record.id, record.error);
         continue;
       }
-      auto flow = std::make_unique<Flow>();
-      flow->ruleset = ruleset_;
-      flow->rule = rule;
-      flow->group = absl::StrCat(record.rule, std::string(1, '\0'), record.group_key);
-      flow->event_proto = record.event->ToProto();
-      for (const StepRecord& sr : record.steps) {
-        if (sr.state == StepState::kFailed) flow->any_step_failed = true;
-      }
       const bool was_queued = record.state == FlowState::kQueued;
-      flow->record = std::move(record);
-      groups_[flow->group] = Group{true, absl::InfinitePast()};
-      Flow& ref = *flow;
-      const std::string id = ref.record.id;
-      flows_.emplace(id, std::move(flow));
+      Flow& ref = AddFlow(*rule, std::move(record));
+      for (const StepRecord& sr : ref.record.steps) {
+        if (sr.state == StepState::kFailed) ref.any_step_failed = true;
+      }
       logger_.info("event={} rule={} flow={} resuming at plugin {} (step {})", ref.record.event->id,
-                   ref.record.rule, id, ref.record.steps[ref.record.step].plugin, ref.record.step + 1);
-      const int limit = rule->config->concurrency;
-      if (was_queued && limit > 0 && running_by_rule_[ref.record.rule] >= limit) {
-        queued_by_rule_[ref.record.rule].push_back(id);
-        ++queued_;
-        metrics_.flows_queued.Inc();
+                   ref.record.rule, ref.record.id, ref.record.steps[ref.record.step].plugin,
+                   ref.record.step + 1);
+      if (was_queued && AtConcurrencyLimit(*rule)) {
+        Enqueue(ref);
         continue;
       }
       Start(ref);
@@ -149,11 +140,6 @@ void Dispatcher::Replay(const std::string& flow_id, std::function<void(absl::Sta
                                             " is no longer configured")));
       return;
     }
-    auto flow = std::make_unique<Flow>();
-    flow->ruleset = ruleset_;
-    flow->rule = rule;
-    flow->group = absl::StrCat(record->rule, std::string(1, '\0'), record->group_key);
-    flow->event_proto = record->event->ToProto();
     size_t first = 0;
     if (SameChain(*rule, *record)) {
       while (first < record->steps.size() && (record->steps[first].state == StepState::kDone ||
@@ -171,10 +157,7 @@ void Dispatcher::Replay(const std::string& flow_id, std::function<void(absl::Sta
     record->step = first;
     record->error.clear();
     record->state = FlowState::kRunning;
-    flow->record = *std::move(record);
-    groups_[flow->group] = Group{true, absl::InfinitePast()};
-    Flow& ref = *flow;
-    flows_.emplace(flow_id, std::move(flow));
+    Flow& ref = AddFlow(*rule, *std::move(record));
     metrics_.flows_started.WithLabels({ref.record.rule}).Inc();
     logger_.info("event={} rule={} flow={} replayed from plugin {}", ref.record.event->id,
                  ref.record.rule, flow_id, ref.record.steps[first].plugin);
@@ -207,34 +190,50 @@ void Dispatcher::Dispatch(const EventPtr& event, bool recovered) {
     const std::string id = FlowId(rule_name, *event);
     if (flows_.contains(id)) continue;  // the same event delivered twice
     if (recovered && store_.Get(id).has_value()) continue;  // dispatched before the crash
-    auto flow = std::make_unique<Flow>();
-    flow->ruleset = ruleset_;
-    flow->rule = rule;
-    flow->group = group;
-    flow->event_proto = event->ToProto();
-    flow->record.id = id;
-    flow->record.rule = rule_name;
-    flow->record.group_key = group.substr(rule_name.size() + 1);
-    flow->record.event = event;
-    flow->record.created = now;
-    for (const ChainStep& step : rule->chain) flow->record.steps.push_back({step.plugin->name});
-    groups_[group] = Group{true, absl::InfinitePast()};
+    FlowRecord record;
+    record.id = id;
+    record.rule = rule_name;
+    record.group_key = group.substr(rule_name.size() + 1);
+    record.event = event;
+    record.created = now;
+    for (const ChainStep& step : rule->chain) record.steps.push_back({step.plugin->name});
+    Flow& ref = AddFlow(*rule, std::move(record));
     metrics_.flows_started.WithLabels({rule_name}).Inc();
-    Flow& ref = *flow;
-    flows_.emplace(id, std::move(flow));
-    const int limit = rule->config->concurrency;
-    if (limit > 0 && running_by_rule_[rule_name] >= limit) {
+    if (AtConcurrencyLimit(*rule)) {
       ref.record.state = FlowState::kQueued;
-      queued_by_rule_[rule_name].push_back(id);
-      ++queued_;
-      metrics_.flows_queued.Inc();
+      Enqueue(ref);
       Record(ref);
       logger_.info("event={} rule={} flow={} queued: {} flows of this rule already running",
-                   event->id, rule_name, id, limit);
+                   event->id, rule_name, id, rule->config->concurrency);
       continue;
     }
     Start(ref);
   }
+}
+
+Dispatcher::Flow& Dispatcher::AddFlow(const Rule& rule, FlowRecord record) {
+  auto flow = std::make_unique<Flow>();
+  flow->ruleset = ruleset_;
+  flow->rule = &rule;
+  flow->group = absl::StrCat(record.rule, std::string(1, '\0'), record.group_key);
+  flow->event_proto = record.event->ToProto();
+  flow->record = std::move(record);
+  groups_[flow->group] = Group{true, absl::InfinitePast()};
+  Flow& ref = *flow;
+  const bool added = flows_.emplace(ref.record.id, std::move(flow)).second;
+  HT_CHECK(added, "a flow id already running");
+  return ref;
+}
+
+bool Dispatcher::AtConcurrencyLimit(const Rule& rule) {
+  const int limit = rule.config->concurrency;
+  return limit > 0 && running_by_rule_[rule.config->name] >= limit;
+}
+
+void Dispatcher::Enqueue(Flow& flow) {
+  queued_by_rule_[flow.record.rule].push_back(flow.record.id);
+  ++queued_;
+  metrics_.flows_queued.Inc();
 }
 
 void Dispatcher::Start(Flow& flow) {
@@ -293,81 +292,106 @@ void Dispatcher::SendCall(const std::string& flow_id, int attempt) {
   });
 }
 
+// What a plugin's answer (or its absence) means for the step.
+struct Dispatcher::StepVerdict {
+  std::string outcome;  // the `outcome` label of hollowtrees_plugin_calls_total
+  bool ok = false;      // done or skipped: go on with the next step
+  bool retry = false;   // worth another attempt, if the rule allows one
+  absl::Duration retry_after = absl::ZeroDuration();  // the plugin's minimum wait
+};
+
 void Dispatcher::OnReply(const std::string& flow_id, PluginReply reply) {
+  HT_CHECK(in_flight_ > 0, "a plugin reply without a call in flight");
   --in_flight_;
   auto it = flows_.find(flow_id);
   if (it == flows_.end()) return;
   Flow& flow = *it->second;
-  const ChainStep& step = flow.rule->chain[flow.record.step];
   StepRecord& sr = flow.record.steps[flow.record.step];
-  const std::string& plugin = step.plugin->name;
+  const std::string& plugin = flow.rule->chain[flow.record.step].plugin->name;
   const absl::Duration took = scheduler_.Now() - flow.call_started;
   metrics_.plugin_call_duration.WithLabels({plugin}).Observe(absl::ToDoubleSeconds(took));
 
-  bool retry = false;
-  bool ok = false;
-  absl::Duration retry_after = absl::ZeroDuration();
-  std::string outcome;
+  const StepVerdict verdict = ReadReply(reply, sr);
+  metrics_.plugin_calls.WithLabels({plugin, verdict.outcome}).Inc();
+  if (verdict.ok) {
+    StepSucceeded(flow, verdict, took);
+  } else if (verdict.retry && sr.attempts <= flow.rule->config->retries) {
+    RetryStep(flow, verdict);
+  } else {
+    StepFailed(flow, verdict);
+  }
+}
+
+Dispatcher::StepVerdict Dispatcher::ReadReply(const PluginReply& reply, StepRecord& sr) {
+  StepVerdict v;
   if (!reply.transport.ok()) {
-    outcome = "error";
+    v.outcome = "error";
     sr.message = absl::StrCat("no answer: ", absl::StatusCodeToString(reply.transport.code()), ": ",
                               reply.transport.message());
-    retry = RetryableTransport(reply.transport.code());
-  } else {
-    const pb::HandleResponse& r = reply.response;
-    sr.message = r.message();
-    switch (r.outcome()) {
-      case pb::HandleResponse::OUTCOME_DONE:
-        outcome = "done";
-        ok = true;
-        sr.state = StepState::kDone;
-        break;
-      case pb::HandleResponse::OUTCOME_SKIPPED:
-        outcome = "skipped";
-        ok = true;
-        sr.state = StepState::kSkipped;
-        break;
-      case pb::HandleResponse::OUTCOME_RETRY:
-        outcome = "retry";
-        retry = true;
-        retry_after = absl::Seconds(r.retry_after().seconds()) + absl::Nanoseconds(r.retry_after().nanos());
-        break;
-      default:
-        outcome = "failed";
-        if (r.outcome() == pb::HandleResponse::OUTCOME_UNSPECIFIED) {
-          sr.message = absl::StrCat("plugin gave no outcome; ", r.message());
-        }
-    }
+    v.retry = RetryableTransport(reply.transport.code());
+    return v;
   }
-  metrics_.plugin_calls.WithLabels({plugin, outcome}).Inc();
-  const std::string& event_id = flow.record.event->id;
+  const pb::HandleResponse& r = reply.response;
+  sr.message = r.message();
+  switch (r.outcome()) {
+    case pb::HandleResponse::OUTCOME_DONE:
+      v.outcome = "done";
+      v.ok = true;
+      sr.state = StepState::kDone;
+      break;
+    case pb::HandleResponse::OUTCOME_SKIPPED:
+      v.outcome = "skipped";
+      v.ok = true;
+      sr.state = StepState::kSkipped;
+      break;
+    case pb::HandleResponse::OUTCOME_RETRY:
+      v.outcome = "retry";
+      v.retry = true;
+      v.retry_after =
+          absl::Seconds(r.retry_after().seconds()) + absl::Nanoseconds(r.retry_after().nanos());
+      break;
+    default:
+      v.outcome = "failed";
+      if (r.outcome() == pb::HandleResponse::OUTCOME_UNSPECIFIED) {
+        sr.message = absl::StrCat("plugin gave no outcome; ", r.message());
+      }
+  }
+  return v;
+}
 
-  if (ok) {
-    logger_.info("event={} rule={} plugin={} flow={} attempt={} {}: {} ({})", event_id,
-                 flow.record.rule, plugin, flow_id, sr.attempts, outcome, sr.message,
-                 absl::FormatDuration(took));
-    ++flow.record.step;
-    Advance(flow);
-    return;
-  }
-  if (retry && sr.attempts <= flow.rule->config->retries) {
-    const absl::Duration delay = Backoff(sr.attempts, retry_after);
-    sr.state = StepState::kRetrying;
-    flow.record.state = FlowState::kRetrying;
-    flow.record.error = sr.message;
-    Record(flow);
-    logger_.warn("event={} rule={} plugin={} flow={} attempt={} {}: {}; retrying in {}", event_id,
-                 flow.record.rule, plugin, flow_id, sr.attempts, outcome, sr.message,
-                 absl::FormatDuration(delay));
-    scheduler_.PostAfter(delay, [this, flow_id] { CallStep(flow_id); });
-    return;
-  }
+void Dispatcher::StepSucceeded(Flow& flow, const StepVerdict& verdict, absl::Duration took) {
+  const StepRecord& sr = flow.record.steps[flow.record.step];
+  const std::string& plugin = flow.rule->chain[flow.record.step].plugin->name;
+  logger_.info("event={} rule={} plugin={} flow={} attempt={} {}: {} ({})", flow.record.event->id,
+               flow.record.rule, plugin, flow.record.id, sr.attempts, verdict.outcome, sr.message,
+               absl::FormatDuration(took));
+  ++flow.record.step;
+  Advance(flow);
+}
+
+void Dispatcher::RetryStep(Flow& flow, const StepVerdict& verdict) {
+  StepRecord& sr = flow.record.steps[flow.record.step];
+  const std::string& plugin = flow.rule->chain[flow.record.step].plugin->name;
+  const absl::Duration delay = backoff_.Delay(sr.attempts, verdict.retry_after);
+  sr.state = StepState::kRetrying;
+  flow.record.state = FlowState::kRetrying;
+  flow.record.error = sr.message;
+  Record(flow);
+  logger_.warn("event={} rule={} plugin={} flow={} attempt={} {}: {}; retrying in {}",
+               flow.record.event->id, flow.record.rule, plugin, flow.record.id, sr.attempts,
+               verdict.outcome, sr.message, absl::FormatDuration(delay));
+  scheduler_.PostAfter(delay, [this, flow_id = flow.record.id] { CallStep(flow_id); });
+}
+
+void Dispatcher::StepFailed(Flow& flow, const StepVerdict& verdict) {
+  StepRecord& sr = flow.record.steps[flow.record.step];
+  const std::string& plugin = flow.rule->chain[flow.record.step].plugin->name;
   sr.state = StepState::kFailed;
   flow.any_step_failed = true;
   flow.record.error = absl::StrCat(plugin, ": ", sr.message);
-  if (retry) absl::StrAppend(&flow.record.error, " (after ", sr.attempts, " attempts)");
-  logger_.error("event={} rule={} plugin={} flow={} attempt={} failed: {}", event_id,
-                flow.record.rule, plugin, flow_id, sr.attempts, flow.record.error);
+  if (verdict.retry) absl::StrAppend(&flow.record.error, " (after ", sr.attempts, " attempts)");
+  logger_.error("event={} rule={} plugin={} flow={} attempt={} failed: {}", flow.record.event->id,
+                flow.record.rule, plugin, flow.record.id, sr.attempts, flow.record.error);
   if (flow.rule->config->on_failure == OnFailure::kStop) {
     Finish(flow, FlowState::kFailed);
     return;
@@ -429,16 +453,6 @@ void Dispatcher::ExpireGroup(const std::string& group) {
 void Dispatcher::Record(Flow& flow) {
   flow.record.updated = scheduler_.Now();
   store_.Put(flow.record);
-}
-
-absl::Duration Dispatcher::Backoff(int attempt, absl::Duration retry_after) {
-  absl::Duration b = options_.initial_backoff;
-  for (int i = 1; i < attempt && b < options_.max_backoff; ++i) b *= 2;
-  b = std::min(b, options_.max_backoff);
-  const int64_t half_us = absl::ToInt64Microseconds(b) / 2;
-  std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(half_us, 0));
-  const absl::Duration delay = absl::Microseconds(half_us + jitter(rng_));
-  return std::max(delay, retry_after);
 }
 
 }  // namespace hollowtrees::engine

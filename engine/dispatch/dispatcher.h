@@ -33,6 +33,7 @@
 #include "engine/dispatch/plugin_client.h"
 #include "engine/rules/ruleset.h"
 #include "engine/dispatch/scheduler.h"
+#include "lib/common/backoff.h"
 
 namespace spdlog {
 class logger;
@@ -107,16 +108,26 @@ class Dispatcher : public EventSink {
   // `recovered`: the event may already have flows (it was dispatched just
   // before a crash, beyond the journal's watermark): start none twice.
   void Dispatch(const EventPtr& event, bool recovered = false);
+  // Builds the flow of `rule` for `record` and marks its group running.
+  Flow& AddFlow(const Rule& rule, FlowRecord record);
+  bool AtConcurrencyLimit(const Rule& rule);  // further flows of it queue
+  void Enqueue(Flow& flow);
   void Start(Flow& flow);
   void CallStep(const std::string& flow_id);
   void SendCall(const std::string& flow_id, int attempt);
   const Rule* FindRule(const std::string& name) const;
   static bool SameChain(const Rule& rule, const FlowRecord& record);
+  // A plugin answered (or did not): read the verdict, then go on, retry or
+  // fail the step.
+  struct StepVerdict;
   void OnReply(const std::string& flow_id, PluginReply reply);
+  static StepVerdict ReadReply(const PluginReply& reply, StepRecord& step);
+  void StepSucceeded(Flow& flow, const StepVerdict& verdict, absl::Duration took);
+  void RetryStep(Flow& flow, const StepVerdict& verdict);
+  void StepFailed(Flow& flow, const StepVerdict& verdict);
   void Advance(Flow& flow);
   void Finish(Flow& flow, FlowState state);
   void Record(Flow& flow);
-  absl::Duration Backoff(int attempt, absl::Duration retry_after);
   void ExpireGroup(const std::string& group);
 
   Scheduler& scheduler_;
@@ -125,7 +136,7 @@ class Dispatcher : public EventSink {
   EngineMetrics& metrics_;
   spdlog::logger& logger_;
   const DispatcherOptions options_;
-  std::mt19937_64 rng_;
+  hollowtrees::Backoff backoff_;  // equal jitter, seeded with options_.seed
 
   std::shared_ptr<const Ruleset> ruleset_;
   absl::flat_hash_map<std::string, std::unique_ptr<Flow>> flows_;

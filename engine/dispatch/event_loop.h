@@ -19,7 +19,7 @@ class EventLoop : public Scheduler {
   EventLoop();
   ~EventLoop() override;
 
-  absl::Time Now() override { return absl::Now(); }
+  Clock& clock() override { return RealClock(); }
   void Post(std::function<void()> fn) override;
   void PostAfter(absl::Duration delay, std::function<void()> fn) override;
   size_t QueueDepth() override;

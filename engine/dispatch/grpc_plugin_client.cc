@@ -1,14 +1,14 @@
 #include <grpcpp/grpcpp.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "lib/common/file.h"
 #include "engine/dispatch/plugin_client.h"
 #include "hollowtrees/plugin/v1/plugin.grpc.pb.h"
+#include "lib/common/status_macros.h"
 
 namespace hollowtrees::engine {
 namespace {
@@ -18,14 +18,13 @@ namespace pb = hollowtrees::plugin::v1;
 // A TLS file of a plugin entry. An unreadable file is an error, never an
 // empty string: an empty ca_file would make gRPC trust the system roots.
 absl::StatusOr<std::string> ReadTlsFile(const std::string& path, const char* key) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  if (in) ss << in.rdbuf();
-  if (!in || ss.str().find("-----BEGIN") == std::string::npos) {
+  auto text = ReadFile(path);
+  if (!text.ok() || text->find("-----BEGIN") == std::string::npos) {
     return absl::FailedPreconditionError(
-        absl::StrCat("tls.", key, " ", path, ": cannot read a PEM file"));
+        absl::StrCat("tls.", key, " ", path, ": cannot read a PEM file",
+                     text.ok() ? "" : absl::StrCat(" (", text.status().message(), ")")));
   }
-  return ss.str();
+  return text;
 }
 
 // gRPC reports a TLS peer that drops the connection after the handshake (a
@@ -111,17 +110,11 @@ class GrpcPluginClient : public PluginClient {
     if (plugin.tls) {
       grpc::SslCredentialsOptions ssl;
       if (!plugin.tls->ca_file.empty()) {
-        auto ca = ReadTlsFile(plugin.tls->ca_file, "ca_file");
-        if (!ca.ok()) return ca.status();
-        ssl.pem_root_certs = *std::move(ca);
+        HT_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadTlsFile(plugin.tls->ca_file, "ca_file"));
       }
       if (!plugin.tls->cert_file.empty()) {
-        auto cert = ReadTlsFile(plugin.tls->cert_file, "cert_file");
-        if (!cert.ok()) return cert.status();
-        auto key = ReadTlsFile(plugin.tls->key_file, "key_file");
-        if (!key.ok()) return key.status();
-        ssl.pem_cert_chain = *std::move(cert);
-        ssl.pem_private_key = *std::move(key);
+        HT_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadTlsFile(plugin.tls->cert_file, "cert_file"));
+        HT_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadTlsFile(plugin.tls->key_file, "key_file"));
       }
       if (!plugin.tls->server_name.empty()) {
         args.SetSslTargetNameOverride(plugin.tls->server_name);

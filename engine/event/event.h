@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "io/cloudevents/v1/cloudevents.pb.h"
+#include "lib/common/json_escape.h"
 
 namespace hollowtrees::engine {
 
@@ -87,9 +88,6 @@ absl::StatusOr<EventPtr> EventFromJson(absl::string_view json);
 // name/value pairs, each followed by the byte 0xff; 16 hex digits.
 uint64_t Fingerprint(const Labels& labels);
 std::string FingerprintHex(uint64_t fp);
-
-// Appends `s` as a JSON string literal (quoted, escaped).
-void AppendJsonString(std::string& out, absl::string_view s);
 
 // FNV-1a 64 continued over `data` from `hash` (start: kFnvOffset).
 inline constexpr uint64_t kFnvOffset = 14695981039346656037ULL;

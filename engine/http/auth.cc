@@ -4,8 +4,6 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -13,16 +11,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/common/file.h"
+#include "lib/common/status_macros.h"
 
 namespace hollowtrees::engine {
 namespace {
 
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path, absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(what, " ", path, ": cannot read the file"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat(what, " ", path, ": cannot read the file (", text.status().message(), ")"));
+  }
+  return text;
 }
 
 std::array<unsigned char, 32> Sha256(absl::string_view data) {
@@ -79,10 +80,10 @@ absl::StatusOr<std::shared_ptr<const Authenticator>> Authenticator::Create(const
     if (c != EndpointClass::kOpen) a->protects_[static_cast<int>(c)] = true;
   }
   if (!config.bearer_tokens_file.empty()) {
-    auto text = ReadSecretFile(config.bearer_tokens_file, "auth.bearer_tokens_file");
-    if (!text.ok()) return text.status();
+    HT_ASSIGN_OR_RETURN(const std::string text,
+                        ReadSecretFile(config.bearer_tokens_file, "auth.bearer_tokens_file"));
     absl::flat_hash_set<std::string> seen;
-    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
       line = absl::StripAsciiWhitespace(line);
       if (line.empty() || absl::StartsWith(line, "#")) continue;
       if (seen.insert(std::string(line)).second) a->token_digests_.push_back(Sha256(line));
@@ -93,10 +94,10 @@ absl::StatusOr<std::shared_ptr<const Authenticator>> Authenticator::Create(const
     }
   }
   if (config.jwt_enabled) {
-    auto secret = ReadSecretFile(config.jwt.hs256_secret_file, "auth.jwt.hs256_secret_file");
-    if (!secret.ok()) return secret.status();
+    HT_ASSIGN_OR_RETURN(const std::string secret,
+                        ReadSecretFile(config.jwt.hs256_secret_file, "auth.jwt.hs256_secret_file"));
     // A file written with `echo` ends in a newline that is not part of the key.
-    absl::string_view key = *secret;
+    absl::string_view key = secret;
     while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.remove_suffix(1);
     if (key.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("auth.jwt.hs256_secret_file ",

@@ -2,11 +2,15 @@
 
 #include <httplib.h>
 
+#include <regex>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "lib/common/logging.h"
+#include "lib/common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -46,18 +50,7 @@ void Reply(httplib::Response& res, const IntakeResult& result, int total) {
   res.set_content(result.ToJson(), kJson);
 }
 
-absl::string_view HandlerName(const std::string& path) {
-  static constexpr absl::string_view kKnown[] = {
-      "/api/v1/alerts", "/api/v2/alerts", "/api/v1/webhooks/alertmanager", "/api/v1/events",
-      "/healthz",       "/readyz",        "/metrics",                      "/api/v1/flows",
-      "/api/v1/rules"};
-  for (absl::string_view k : kKnown) {
-    if (path == k) return k;
-  }
-  return "other";
-}
-
-// --- Security hooks (engine/http_security.h) ---
+// --- Security hooks (engine/http/http_security.h) ---
 
 bool AdmitIntake(HttpSecurity* security, const httplib::Request& req, httplib::Response& res,
                  Principal* principal) {
@@ -72,102 +65,63 @@ void FinishForbidden(HttpSecurity* security, httplib::Response& res, int forbidd
   if (forbidden == total && res.status != 503) res.status = 403;
 }
 
-}  // namespace
+// --- Handlers ---
 
-HttpApi::HttpApi(HttpApiDeps deps) : deps_(std::move(deps)), server_(std::make_unique<httplib::Server>()) {}
+// Prometheus pushes and Alertmanager webhooks differ only in the parser and
+// the intake source.
+using AlertParser = absl::StatusOr<AlertBatch> (*)(absl::string_view, absl::Time);
 
-HttpApi::~HttpApi() = default;
-
-absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const http::HostPort& listen,
-                                                        const IntakeConfig& intake,
-                                                        HttpApiDeps deps) {
-  std::unique_ptr<HttpApi> api(new HttpApi(std::move(deps)));
-  if (api->deps_.security != nullptr) {
-    auto server = api->deps_.security->MakeServer();
-    if (!server.ok()) return server.status();
-    api->server_ = *std::move(server);
-  }
-  http::ConfigureServer(*api->server_, {.threads = intake.http_threads,
-                                        .max_body_bytes = intake.max_body_bytes,
-                                        .io_timeout = absl::Seconds(10)});
-  api->Routes(intake);
-  auto serving = http::ServingThread::Start(*api->server_, listen);
-  if (!serving.ok()) return serving.status();
-  api->serving_ = *std::move(serving);
-  return api;
+httplib::Server::Handler AlertHandler(Intake& in, HttpSecurity* security, IntakeSource source,
+                                      AlertParser parse) {
+  return [&in, security, source, parse](const httplib::Request& req, httplib::Response& res) {
+    Principal principal;
+    if (!AdmitIntake(security, req, res, &principal)) return;
+    if (!JsonContentType(req, res)) {
+      in.CountRejected(source, 1);
+      return;
+    }
+    const absl::Time now = absl::Now();
+    auto batch = parse(req.body, now);
+    if (!batch.ok()) {
+      in.CountRejected(source, 1);
+      JsonError(res, 400, batch.status().message());
+      return;
+    }
+    const int total = static_cast<int>(batch->alerts.size() + batch->rejected.size());
+    const int forbidden = FilterAlertsForPrincipal(principal, &*batch);
+    Reply(res, in.AcceptAlerts(*std::move(batch), source, now), total);
+    FinishForbidden(security, res, forbidden, total);
+  };
 }
 
-void HttpApi::Routes(const IntakeConfig& intake) {
-  httplib::Server& s = *server_;
-  Intake& in = deps_.intake;
-
-  HttpSecurity* security = deps_.security;
-  if (security != nullptr) {
-    // Intake handlers admit their own requests (they need the principal).
-    s.set_pre_routing_handler([security](const httplib::Request& req, httplib::Response& res) {
-      const EndpointClass c = ClassifyPath(req.path);
-      if (c == EndpointClass::kIntake || security->Admit(req, res, c, nullptr)) {
-        return httplib::Server::HandlerResponse::Unhandled;
-      }
-      return httplib::Server::HandlerResponse::Handled;
-    });
-  }
-
-  // Prometheus pushes and Alertmanager webhooks differ only in the parser
-  // and the intake source.
-  using AlertParser = absl::StatusOr<AlertBatch> (*)(absl::string_view, absl::Time);
-  auto alert_handler = [&in, security](IntakeSource source, AlertParser parse) {
-    return [&in, security, source, parse](const httplib::Request& req, httplib::Response& res) {
-      Principal principal;
-      if (!AdmitIntake(security, req, res, &principal)) return;
-      if (!JsonContentType(req, res)) {
-        in.CountRejected(source, 1);
-        return;
-      }
-      const absl::Time now = absl::Now();
-      auto batch = parse(req.body, now);
-      if (!batch.ok()) {
-        in.CountRejected(source, 1);
-        JsonError(res, 400, batch.status().message());
-        return;
-      }
-      const int total = static_cast<int>(batch->alerts.size() + batch->rejected.size());
-      const int forbidden = FilterAlertsForPrincipal(principal, &*batch);
-      Reply(res, in.AcceptAlerts(*std::move(batch), source, now), total);
-      FinishForbidden(security, res, forbidden, total);
-    };
+// Every CloudEvents mode yields a batch (a single event is a batch of one),
+// so the rest of the handler is shared.
+absl::StatusOr<CloudEventBatch> ParseCloudEvents(const httplib::Request& req, absl::Time now) {
+  auto one = [](absl::StatusOr<EventPtr> event) -> absl::StatusOr<CloudEventBatch> {
+    HT_ASSIGN_OR_RETURN(EventPtr e, std::move(event));
+    return CloudEventBatch{{std::move(e)}, {}};
   };
-  s.Post("/api/v1/alerts", alert_handler(IntakeSource::kPrometheus, &ParsePrometheusAlerts));
-  s.Post("/api/v2/alerts", alert_handler(IntakeSource::kPrometheus, &ParsePrometheusAlerts));
-  s.Post("/api/v1/webhooks/alertmanager",
-         alert_handler(IntakeSource::kAlertmanager, &ParseAlertmanagerWebhook));
+  const std::string ct = req.get_header_value("Content-Type");
+  switch (ModeForContentType(ct)) {
+    case CloudEventsMode::kStructured:
+      return one(ParseStructuredCloudEvent(req.body, now));
+    case CloudEventsMode::kBatch:
+      return ParseCloudEventBatch(req.body, now);
+    case CloudEventsMode::kBinary: {
+      std::vector<std::pair<std::string, std::string>> headers(req.headers.begin(),
+                                                               req.headers.end());
+      return one(ParseBinaryCloudEvent(headers, ct, req.body, now));
+    }
+  }
+  return absl::InternalError("unknown CloudEvents mode");
+}
 
-  s.Post("/api/v1/events", [&in, security](const httplib::Request& req, httplib::Response& res) {
+httplib::Server::Handler EventsHandler(Intake& in, HttpSecurity* security) {
+  return [&in, security](const httplib::Request& req, httplib::Response& res) {
     Principal principal;
     if (!AdmitIntake(security, req, res, &principal)) return;
     const absl::Time now = absl::Now();
-    const std::string ct = req.get_header_value("Content-Type");
-    // Every mode yields a batch (a single event is a batch of one), so the
-    // rest is shared.
-    absl::StatusOr<CloudEventBatch> batch;
-    auto one = [](absl::StatusOr<EventPtr> event) -> absl::StatusOr<CloudEventBatch> {
-      if (!event.ok()) return event.status();
-      return CloudEventBatch{{*std::move(event)}, {}};
-    };
-    switch (ModeForContentType(ct)) {
-      case CloudEventsMode::kStructured:
-        batch = one(ParseStructuredCloudEvent(req.body, now));
-        break;
-      case CloudEventsMode::kBatch:
-        batch = ParseCloudEventBatch(req.body, now);
-        break;
-      case CloudEventsMode::kBinary: {
-        std::vector<std::pair<std::string, std::string>> headers(req.headers.begin(),
-                                                                 req.headers.end());
-        batch = one(ParseBinaryCloudEvent(headers, ct, req.body, now));
-        break;
-      }
-    }
+    absl::StatusOr<CloudEventBatch> batch = ParseCloudEvents(req, now);
     if (!batch.ok()) {
       in.CountRejected(IntakeSource::kCloudEvents, 1);
       JsonError(res, 400, batch.status().message());
@@ -177,109 +131,256 @@ void HttpApi::Routes(const IntakeConfig& intake) {
     const int forbidden = FilterEventsForPrincipal(principal, &batch->events, &batch->rejected);
     Reply(res, in.AcceptEvents(std::move(batch->events), std::move(batch->rejected), now), total);
     FinishForbidden(security, res, forbidden, total);
-  });
+  };
+}
 
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
-  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    if (deps_.ready()) {
+void Healthz(const httplib::Request&, httplib::Response& res) {
+  res.set_content("ok\n", "text/plain");
+}
+
+httplib::Server::Handler ReadyzHandler(const std::function<bool()>& ready) {
+  return [&ready](const httplib::Request&, httplib::Response& res) {
+    if (ready()) {
       res.set_content("ready\n", "text/plain");
     } else {
       res.status = 503;
       res.set_content("not ready\n", "text/plain");
     }
-  });
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(deps_.metrics.registry.Expose(), std::string(metrics::Registry::kContentType));
-  });
-  s.Get("/api/v1/flows", [this](const httplib::Request& req, httplib::Response& res) {
-    FlowFilter filter;
-    filter.state = req.get_param_value("state");
-    filter.rule = req.get_param_value("rule");
-    if (!filter.state.empty() && filter.state != "queued" && filter.state != "running" &&
-        filter.state != "retrying" && filter.state != "succeeded" && filter.state != "failed") {
-      JsonError(res, 400, absl::StrCat("unknown state \"", filter.state,
-                                       "\" (queued, running, retrying, succeeded, failed)"));
+  };
+}
+
+httplib::Server::Handler MetricsHandler(EngineMetrics& engine_metrics) {
+  return [&engine_metrics](const httplib::Request&, httplib::Response& res) {
+    res.set_content(engine_metrics.registry.Expose(), std::string(metrics::Registry::kContentType));
+  };
+}
+
+// GET /api/v1/flows?state=&rule=&limit=
+absl::StatusOr<FlowFilter> ParseFlowFilter(const httplib::Request& req) {
+  FlowFilter filter;
+  filter.state = req.get_param_value("state");
+  filter.rule = req.get_param_value("rule");
+  if (!filter.state.empty() && filter.state != "queued" && filter.state != "running" &&
+      filter.state != "retrying" && filter.state != "succeeded" && filter.state != "failed") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown state \"", filter.state, "\" (queued, running, retrying, succeeded, failed)"));
+  }
+  if (req.has_param("limit")) {
+    int limit;
+    if (!absl::SimpleAtoi(req.get_param_value("limit"), &limit) || limit < 1 || limit > 10000) {
+      return absl::InvalidArgumentError("limit must be a number from 1 to 10000");
+    }
+    filter.limit = static_cast<size_t>(limit);
+  }
+  return filter;
+}
+
+httplib::Server::Handler FlowsHandler(FlowStore& flows) {
+  return [&flows](const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<FlowFilter> filter = ParseFlowFilter(req);
+    if (!filter.ok()) {
+      JsonError(res, 400, filter.status().message());
       return;
     }
-    if (req.has_param("limit")) {
-      int limit;
-      if (!absl::SimpleAtoi(req.get_param_value("limit"), &limit) || limit < 1 || limit > 10000) {
-        JsonError(res, 400, "limit must be a number from 1 to 10000");
-        return;
-      }
-      filter.limit = static_cast<size_t>(limit);
+    res.set_content(FlowsToJson(flows.List(*filter)), kJson);
+  };
+}
+
+httplib::Server::Handler ReplayHandler(
+    const std::function<absl::Status(const std::string&)>& replay) {
+  return [&replay](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    absl::Status st = replay(id);
+    if (st.ok()) {
+      res.status = 202;
+      res.set_content(nlohmann::json{{"replayed", id}}.dump(), kJson);
+      return;
     }
-    res.set_content(FlowsToJson(deps_.flows.List(filter)), kJson);
-  });
-  s.Post(R"(/api/v1/flows/([0-9a-f]{1,64})/replay)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           const std::string id = req.matches[1];
-           absl::Status st = deps_.replay(id);
-           if (st.ok()) {
-             res.status = 202;
-             res.set_content(nlohmann::json{{"replayed", id}}.dump(), kJson);
-             return;
-           }
-           const int code = st.code() == absl::StatusCode::kNotFound ? 404
-                            : st.code() == absl::StatusCode::kFailedPrecondition ? 409
-                                                                                  : 500;
-           JsonError(res, code, st.message());
-         });
-  s.Get("/api/v1/rules", [this](const httplib::Request&, httplib::Response& res) {
-    auto rs = deps_.ruleset();
+    const int code = st.code() == absl::StatusCode::kNotFound             ? 404
+                     : st.code() == absl::StatusCode::kFailedPrecondition ? 409
+                                                                          : 500;
+    JsonError(res, code, st.message());
+  };
+}
+
+httplib::Server::Handler RulesHandler(
+    const std::function<std::shared_ptr<const Ruleset>()>& ruleset) {
+  return [&ruleset](const httplib::Request&, httplib::Response& res) {
+    auto rs = ruleset();
     if (rs == nullptr) {
       JsonError(res, 503, "no rules loaded");
       return;
     }
     res.set_content(rs->ToJson(), kJson);
-  });
-
-  // Wrong methods on known paths: 405 with Allow, not a bare 404.
-  auto method_not_allowed = [](const char* allow) {
-    return [allow](const httplib::Request& req, httplib::Response& res) {
-      res.set_header("Allow", allow);
-      JsonError(res, 405, absl::StrCat("method ", req.method, " not allowed on ", req.path,
-                                       " (use ", allow, ")"));
-    };
   };
-  for (const char* p : {"/api/v1/alerts", "/api/v2/alerts", "/api/v1/webhooks/alertmanager",
-                        "/api/v1/events"}) {
-    s.Get(p, method_not_allowed("POST"));
-    s.Put(p, method_not_allowed("POST"));
-    s.Delete(p, method_not_allowed("POST"));
-  }
-  for (const char* p : {"/healthz", "/readyz", "/metrics", "/api/v1/flows", "/api/v1/rules"}) {
-    s.Post(p, method_not_allowed("GET"));
-  }
+}
 
-  const size_t limit = intake.max_body_bytes;
-  s.set_error_handler([limit](const httplib::Request& req, httplib::Response& res) {
+// --- The route table ---
+
+enum Method : unsigned { kGet = 1, kPost = 2, kPut = 4, kDelete = 8 };
+
+using AddHandler = httplib::Server& (httplib::Server::*)(const std::string&,
+                                                          httplib::Server::Handler);
+struct MethodInfo {
+  Method bit;
+  const char* name;
+  AddHandler add;  // registers a handler for it
+};
+const MethodInfo kMethods[] = {{kGet, "GET", &httplib::Server::Get},
+                               {kPost, "POST", &httplib::Server::Post},
+                               {kPut, "PUT", &httplib::Server::Put},
+                               {kDelete, "DELETE", &httplib::Server::Delete}};
+
+}  // namespace
+
+// One route of the API. The handler names in the metrics, the 405 answers
+// and the authentication classes all come from this table.
+struct HttpApi::Route {
+  unsigned methods;  // served (Method bits)
+  unsigned refused;  // answered 405 with Allow: the served methods
+  std::string path;  // a literal path, or a regex when `pattern`
+  bool pattern;
+  std::string metrics_name;  // the handler label of hollowtrees_http_requests_total
+  EndpointClass auth;        // checked before routing; intake handlers admit their own
+  httplib::Server::Handler handler;
+  std::regex regex = std::regex();  // `path` compiled, when `pattern`
+};
+
+std::vector<HttpApi::Route> HttpApi::RouteTable() {
+  Intake& in = deps_.intake;
+  HttpSecurity* sec = deps_.security;
+  constexpr unsigned kNotPost = kGet | kPut | kDelete;
+  constexpr bool kLiteral = false;
+  using C = EndpointClass;
+  // methods, 405 for, path, pattern?, metrics handler name, auth class, handler
+  return {
+      {kPost, kNotPost, "/api/v1/alerts", kLiteral, "/api/v1/alerts", C::kIntake,
+       AlertHandler(in, sec, IntakeSource::kPrometheus, &ParsePrometheusAlerts)},
+      {kPost, kNotPost, "/api/v2/alerts", kLiteral, "/api/v2/alerts", C::kIntake,
+       AlertHandler(in, sec, IntakeSource::kPrometheus, &ParsePrometheusAlerts)},
+      {kPost, kNotPost, "/api/v1/webhooks/alertmanager", kLiteral, "/api/v1/webhooks/alertmanager",
+       C::kIntake, AlertHandler(in, sec, IntakeSource::kAlertmanager, &ParseAlertmanagerWebhook)},
+      {kPost, kNotPost, "/api/v1/events", kLiteral, "/api/v1/events", C::kIntake,
+       EventsHandler(in, sec)},
+      {kGet, kPost, "/healthz", kLiteral, "/healthz", C::kOpen, &Healthz},
+      {kGet, kPost, "/readyz", kLiteral, "/readyz", C::kOpen, ReadyzHandler(deps_.ready)},
+      {kGet, kPost, "/metrics", kLiteral, "/metrics", C::kMetrics, MetricsHandler(deps_.metrics)},
+      {kGet, kPost, "/api/v1/flows", kLiteral, "/api/v1/flows", C::kApi, FlowsHandler(deps_.flows)},
+      // Counted as "other", as before the table.
+      {kPost, 0, R"(/api/v1/flows/([0-9a-f]{1,64})/replay)", /*pattern=*/true, "other", C::kApi,
+       ReplayHandler(deps_.replay)},
+      {kGet, kPost, "/api/v1/rules", kLiteral, "/api/v1/rules", C::kApi,
+       RulesHandler(deps_.ruleset)},
+  };
+}
+
+const HttpApi::Route* HttpApi::FindRoute(const std::string& path) const {
+  for (const Route& r : routes_) {
+    if (!r.pattern && r.path == path) return &r;
+  }
+  for (const Route& r : routes_) {
+    if (r.pattern && std::regex_match(path, r.regex)) return &r;
+  }
+  return nullptr;
+}
+
+HttpApi::HttpApi(HttpApiDeps deps)
+    : deps_(std::move(deps)), server_(std::make_unique<httplib::Server>()) {}
+
+HttpApi::~HttpApi() = default;
+
+absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const http::HostPort& listen,
+                                                        const IntakeConfig& intake,
+                                                        HttpApiDeps deps) {
+  std::unique_ptr<HttpApi> api(new HttpApi(std::move(deps)));
+  if (api->deps_.security != nullptr) {
+    HT_ASSIGN_OR_RETURN(api->server_, api->deps_.security->MakeServer());
+  }
+  http::ConfigureServer(*api->server_, {.threads = intake.http_threads,
+                                        .max_body_bytes = intake.max_body_bytes,
+                                        .io_timeout = absl::Seconds(10)});
+  api->Routes(intake);
+  HT_ASSIGN_OR_RETURN(api->serving_, http::ServingThread::Start(*api->server_, listen));
+  return api;
+}
+
+void HttpApi::Routes(const IntakeConfig& intake) {
+  routes_ = RouteTable();
+  for (Route& r : routes_) {
+    if (r.pattern) r.regex = std::regex(r.path);
+  }
+  if (deps_.security != nullptr) AdmitBeforeRouting();
+  for (const Route& r : routes_) Serve(r);
+  AnswerErrorsInJson(intake.max_body_bytes);
+  CountRequests();
+}
+
+void HttpApi::AdmitBeforeRouting() {
+  HttpSecurity* security = deps_.security;
+  server_->set_pre_routing_handler(
+      [this, security](const httplib::Request& req, httplib::Response& res) {
+        // Paths no route serves are classed by their prefix (ClassifyPath).
+        const Route* route = FindRoute(req.path);
+        const EndpointClass c = route != nullptr ? route->auth : ClassifyPath(req.path);
+        // Intake handlers admit their own requests (they need the principal).
+        if (c == EndpointClass::kIntake || security->Admit(req, res, c, nullptr)) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      });
+}
+
+// The route's handler for its methods; 405 with Allow for the refused ones
+// (a wrong method on a known path is not a bare 404).
+void HttpApi::Serve(const Route& route) {
+  std::vector<std::string> allowed;
+  for (const MethodInfo& m : kMethods) {
+    if (route.methods & m.bit) allowed.push_back(m.name);
+  }
+  const std::string allow = absl::StrJoin(allowed, ", ");
+  httplib::Server& s = *server_;
+  for (const MethodInfo& m : kMethods) {
+    if (route.methods & m.bit) (s.*m.add)(route.path, route.handler);
+    if (route.refused & m.bit) {
+      (s.*m.add)(route.path, [allow](const httplib::Request& req, httplib::Response& res) {
+        res.set_header("Allow", allow);
+        JsonError(res, 405, absl::StrCat("method ", req.method, " not allowed on ", req.path,
+                                         " (use ", allow, ")"));
+      });
+    }
+  }
+}
+
+void HttpApi::AnswerErrorsInJson(size_t max_body_bytes) {
+  server_->set_error_handler([max_body_bytes](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 413) {
-      JsonError(res, 413, absl::StrCat("request body larger than ", limit, " bytes"));
+      JsonError(res, 413, absl::StrCat("request body larger than ", max_body_bytes, " bytes"));
     } else if (res.status == 404) {
       JsonError(res, 404, absl::StrCat("no such endpoint: ", req.method, " ", req.path));
     } else {
       JsonError(res, res.status, absl::StrCat("HTTP ", res.status));
     }
   });
-  s.set_exception_handler([this](const httplib::Request& req, httplib::Response& res,
-                                 std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    deps_.logger.error("{} {}: internal error: {}", req.method, req.path, what);
-    JsonError(res, 500, "internal error");
-  });
-  s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  server_->set_exception_handler(
+      [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        deps_.logger.error("{} {}: internal error: {}", req.method, req.path, what);
+        JsonError(res, 500, "internal error");
+      });
+}
+
+void HttpApi::CountRequests() {
+  server_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    const Route* route = FindRoute(req.path);
     deps_.metrics.http_requests
-        .WithLabels({std::string(HandlerName(req.path)), std::to_string(res.status)})
+        .WithLabels({route != nullptr ? route->metrics_name : "other", std::to_string(res.status)})
         .Inc();
   });
 }

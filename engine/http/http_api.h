@@ -1,20 +1,22 @@
 #pragma once
 
-// The engine's HTTP API (DESIGN.md, "Engine contracts"): intake endpoints for
+// The engine's HTTP API (docs/engine.md, "HTTP API"): intake endpoints for
 // Prometheus, Alertmanager and CloudEvents; health, readiness, metrics; the
 // flows and rules views. Malformed input gets a 4xx with a JSON body
 // {"error": "..."} that names the problem and queues nothing.
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/rules/config.h"
-#include "engine/metrics/engine_metrics.h"
-#include "engine/store/flow_store.h"
 #include "engine/http/http_security.h"
 #include "engine/intake/intake.h"
+#include "engine/metrics/engine_metrics.h"
+#include "engine/rules/config.h"
 #include "engine/rules/ruleset.h"
+#include "engine/store/flow_store.h"
 #include "lib/http/server_util.h"
 
 namespace httplib {
@@ -54,10 +56,20 @@ class HttpApi {
   }
 
  private:
+  struct Route;
   explicit HttpApi(HttpApiDeps deps);
+  // Installs the route table and what is derived from it.
   void Routes(const IntakeConfig& intake);
+  std::vector<Route> RouteTable();
+  // The route serving `path` (any method), or nullptr.
+  const Route* FindRoute(const std::string& path) const;
+  void AdmitBeforeRouting();  // with security: authentication by route class
+  void Serve(const Route& route);
+  void AnswerErrorsInJson(size_t max_body_bytes);
+  void CountRequests();  // hollowtrees_http_requests_total{handler,code}
 
   HttpApiDeps deps_;
+  std::vector<Route> routes_;  // immutable once serving
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
 };

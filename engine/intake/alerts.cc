@@ -4,7 +4,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
-#include "engine/event/rfc3339.h"
+#include "lib/common/rfc3339.h"
 #include "simdjson.h"
 
 namespace hollowtrees::engine {

@@ -9,7 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/event/rfc3339.h"
+#include "lib/common/rfc3339.h"
 #include "nlohmann/json.hpp"
 #include "simdjson.h"
 

@@ -1,14 +1,14 @@
 #include "engine/rules/config.h"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lib/common/duration.h"
+#include "lib/common/file.h"
+#include "lib/common/status_macros.h"
 #include "lib/http/server_util.h"
 #include "simdjson.h"
 #include "yaml-cpp/yaml.h"
@@ -128,6 +128,53 @@ class Decoder {
     return ok;
   }
 
+  // `n` as a timeout of `label`: reported unless positive (and kept either
+  // way: a reported problem refuses the whole file).
+  void Timeout(const YAML::Node& n, const std::string& label, std::optional<absl::Duration>* out) {
+    absl::Duration t;
+    if (!Duration(n, label + " timeout", &t)) return;
+    if (t <= absl::ZeroDuration()) Error(n, label + ": timeout must be positive");
+    *out = t;
+  }
+
+  // `n` as one of the named `choices`; the message lists them ("a or b",
+  // "a, b or c").
+  template <typename E>
+  bool OneOf(const YAML::Node& n, const std::string& what,
+             std::initializer_list<std::pair<const char*, E>> choices, E* out) {
+    std::string v;
+    if (!String(n, what, &v)) return false;
+    std::vector<std::string> names;
+    for (const auto& [name, value] : choices) {
+      if (v == name) {
+        *out = value;
+        return true;
+      }
+      names.push_back(name);
+    }
+    const std::string last = names.back();
+    names.pop_back();
+    Error(n, absl::StrCat(what, ": must be ", absl::StrJoin(names, ", "), " or ", last, ", not \"",
+                          v, "\""));
+    return false;
+  }
+
+  // A required string `key` of `n`, not empty. `label` names the owner in
+  // the messages, `what` the value when it is not a string.
+  bool NonEmpty(const YAML::Node& n, const char* key, const std::string& label,
+                const std::string& what, std::string* out) {
+    if (!n[key]) {
+      Error(n, absl::StrCat(label, ": missing ", key));
+      return false;
+    }
+    if (!String(n[key], what, out)) return false;
+    if (out->empty()) {
+      Error(n[key], absl::StrCat(label, ": ", key, " must not be empty"));
+      return false;
+    }
+    return true;
+  }
+
   const std::string& filename() const { return filename_; }
 
  private:
@@ -182,26 +229,10 @@ void DecodePlugin(Decoder& d, const YAML::Node& n, size_t index, Config* config,
   const std::string what = absl::StrCat("action_plugins[", index, "]");
   if (!d.CheckMap(n, what, {"name", "address", "timeout", "tls"})) return;
   PluginConfig p;
-  if (!n["name"]) {
-    d.Error(n, what + ": missing name");
-  } else if (d.String(n["name"], what + ".name", &p.name) && p.name.empty()) {
-    d.Error(n["name"], what + ": name must not be empty");
-  }
+  d.NonEmpty(n, "name", what, what + ".name", &p.name);
   const std::string label = p.name.empty() ? what : absl::StrCat("action plugin \"", p.name, "\"");
-  if (!n["address"]) {
-    d.Error(n, label + ": missing address");
-  } else if (d.String(n["address"], label + " address", &p.address) && p.address.empty()) {
-    d.Error(n["address"], label + ": address must not be empty");
-  }
-  if (n["timeout"]) {
-    absl::Duration t;
-    if (d.Duration(n["timeout"], label + " timeout", &t)) {
-      if (t <= absl::ZeroDuration()) {
-        d.Error(n["timeout"], label + ": timeout must be positive");
-      }
-      p.timeout = t;
-    }
-  }
+  d.NonEmpty(n, "address", label, label + " address", &p.address);
+  if (n["timeout"]) d.Timeout(n["timeout"], label, &p.timeout);
   if (n["tls"]) {
     TlsConfig tls;
     DecodeTls(d, n["tls"], label + " tls", &tls);
@@ -209,6 +240,28 @@ void DecodePlugin(Decoder& d, const YAML::Node& n, size_t index, Config* config,
   }
   config->action_plugins.push_back(std::move(p));
   nodes->push_back(n);
+}
+
+// A rule's action_plugins entry written as a mapping. False when it names no
+// plugin.
+bool DecodeRulePluginMap(Decoder& d, const YAML::Node& item, const std::string& what,
+                         RulePluginRef* ref, YAML::Mark* name_mark) {
+  if (!d.CheckMap(item, what, {"name", "timeout", "params"})) return false;
+  if (!item["name"]) {
+    d.Error(item, what + ": missing name");
+    return false;
+  }
+  *name_mark = item["name"].Mark();
+  if (!d.String(item["name"], what + ".name", &ref->name)) return false;
+  if (item["timeout"]) d.Timeout(item["timeout"], what, &ref->timeout);
+  if (item["params"]) {
+    if (!item["params"].IsMap()) {
+      d.Error(item["params"], what + " params: must be a mapping");
+    } else {
+      ref->params = ToJson(item["params"]);
+    }
+  }
+  return true;
 }
 
 void DecodeRulePlugins(Decoder& d, const YAML::Node& n, const std::string& rule_label,
@@ -226,36 +279,117 @@ void DecodeRulePlugins(Decoder& d, const YAML::Node& n, const std::string& rule_
     YAML::Mark name_mark = item.Mark();
     if (item.IsScalar()) {
       ref.name = item.Scalar();
-    } else if (item.IsMap()) {
-      if (!d.CheckMap(item, what, {"name", "timeout", "params"})) continue;
-      if (!item["name"]) {
-        d.Error(item, what + ": missing name");
-        continue;
-      }
-      name_mark = item["name"].Mark();
-      if (!d.String(item["name"], what + ".name", &ref.name)) continue;
-      if (item["timeout"]) {
-        absl::Duration t;
-        if (d.Duration(item["timeout"], what + " timeout", &t)) {
-          if (t <= absl::ZeroDuration()) d.Error(item["timeout"], what + ": timeout must be positive");
-          ref.timeout = t;
-        }
-      }
-      if (item["params"]) {
-        if (!item["params"].IsMap()) {
-          d.Error(item["params"], what + " params: must be a mapping");
-        } else {
-          ref.params = ToJson(item["params"]);
-        }
-      }
-    } else {
+    } else if (!item.IsMap()) {
       d.Error(item, what + ": must be a plugin name or a mapping with name, timeout, params");
+      continue;
+    } else if (!DecodeRulePluginMap(d, item, what, &ref, &name_mark)) {
       continue;
     }
     if (config.FindPlugin(ref.name) == nullptr) {
       d.ErrorAtMark(name_mark, absl::StrCat(what, ": unknown plugin \"", ref.name, "\""));
     }
     rule->action_plugins.push_back(std::move(ref));
+  }
+}
+
+void DecodeRuleName(Decoder& d, const YAML::Node& n, const std::string& what,
+                    absl::flat_hash_set<std::string>* names, RuleConfig* rule) {
+  if (!d.NonEmpty(n, "name", what, what + ".name", &rule->name)) return;
+  if (!names->insert(rule->name).second) {
+    d.Error(n["name"], absl::StrCat(what, ": duplicate rule name \"", rule->name, "\""));
+  }
+}
+
+void DecodeEventTypes(Decoder& d, const YAML::Node& n, const std::string& label, RuleConfig* rule) {
+  if (n["event_type"]) {
+    std::string t;
+    if (d.String(n["event_type"], label + " event_type", &t)) rule->event_types.push_back(t);
+  }
+  if (n["event_types"]) d.StringList(n["event_types"], label + " event_types", &rule->event_types);
+  if (!n["event_type"] && !n["event_types"]) {
+    d.Error(n, label + ": missing event_type (or event_types)");
+  }
+  for (size_t i = 0; i < rule->event_types.size(); ++i) {
+    if (rule->event_types[i].empty()) d.Error(n, label + ": an event type must not be empty");
+  }
+}
+
+// `match:` is a list of {label: value} mappings, each an equality matcher.
+void DecodeMatch(Decoder& d, const YAML::Node& match, const std::string& label, RuleConfig* rule) {
+  if (!match.IsSequence()) {
+    d.Error(match, label + " match: must be a list of label: value mappings");
+    return;
+  }
+  for (size_t i = 0; i < match.size(); ++i) {
+    const YAML::Node entry = match[i];
+    if (!entry.IsMap()) {
+      d.Error(entry, absl::StrCat(label, " match[", i, "]: must be a label: value mapping"));
+      continue;
+    }
+    for (auto it = entry.begin(); it != entry.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      std::string value;
+      if (!d.String(it->second, absl::StrCat(label, " match[", i, "].", key), &value)) continue;
+      auto m = LabelMatcher::Make(key, LabelMatcher::Op::kEqual, value);
+      if (!m.ok()) {
+        d.Error(it->first, absl::StrCat(label, " match[", i, "]: ", m.status().message()));
+      } else {
+        rule->matchers.push_back(*std::move(m));
+      }
+    }
+  }
+}
+
+// `matchers:` is a list of Prometheus-style matcher strings.
+void DecodeMatchers(Decoder& d, const YAML::Node& matchers, const std::string& label,
+                    RuleConfig* rule) {
+  std::vector<std::string> texts;
+  if (!d.StringList(matchers, label + " matchers", &texts)) return;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto m = LabelMatcher::Parse(texts[i]);
+    if (!m.ok()) {
+      d.Error(matchers[i], absl::StrCat(label, " matchers[", i, "]: ", m.status().message()));
+    } else {
+      rule->matchers.push_back(*std::move(m));
+    }
+  }
+}
+
+void DecodeGroupBy(Decoder& d, const YAML::Node& group_by, const std::string& label,
+                   RuleConfig* rule) {
+  if (!d.StringList(group_by, label + " group_by", &rule->group_by)) return;
+  for (size_t i = 0; i < rule->group_by.size(); ++i) {
+    if (!IsValidLabelName(rule->group_by[i])) {
+      d.Error(group_by[i], absl::StrCat(label, " group_by[", i, "]: invalid label name \"",
+                                        rule->group_by[i], "\""));
+    }
+  }
+}
+
+// cooldown, retries, timeout, concurrency, on_failure, alert_status.
+void DecodeRuleLimits(Decoder& d, const YAML::Node& n, const std::string& label, RuleConfig* rule) {
+  if (n["cooldown"] && d.Duration(n["cooldown"], label + " cooldown", &rule->cooldown) &&
+      rule->cooldown < absl::ZeroDuration()) {
+    d.Error(n["cooldown"], label + ": cooldown must not be negative");
+  }
+  int64_t v;
+  if (n["retries"] && d.Int(n["retries"], label + " retries", 0, 100, &v)) {
+    rule->retries = static_cast<int>(v);
+  }
+  if (n["timeout"]) d.Timeout(n["timeout"], label, &rule->timeout);
+  if (n["concurrency"] && d.Int(n["concurrency"], label + " concurrency", 0, 100000, &v)) {
+    rule->concurrency = static_cast<int>(v);
+  }
+  if (n["on_failure"]) {
+    d.OneOf(n["on_failure"], label + " on_failure",
+            {{"stop", OnFailure::kStop}, {"continue", OnFailure::kContinue}}, &rule->on_failure);
+  }
+  if (n["alert_status"]) {
+    d.OneOf(n["alert_status"], label + " alert_status",
+            {{"firing", StatusFilter::kFiring},
+             {"resolved", StatusFilter::kResolved},
+             {"any", StatusFilter::kAny}},
+            &rule->alert_status);
   }
 }
 
@@ -269,127 +403,14 @@ void DecodeRule(Decoder& d, const YAML::Node& n, size_t index, Config* config,
     return;
   }
   RuleConfig rule;
-  if (!n["name"]) {
-    d.Error(n, what + ": missing name");
-  } else if (d.String(n["name"], what + ".name", &rule.name)) {
-    if (rule.name.empty()) {
-      d.Error(n["name"], what + ": name must not be empty");
-    } else if (!names->insert(rule.name).second) {
-      d.Error(n["name"], absl::StrCat(what, ": duplicate rule name \"", rule.name, "\""));
-    }
-  }
+  DecodeRuleName(d, n, what, names, &rule);
   const std::string label = rule.name.empty() ? what : absl::StrCat("rule \"", rule.name, "\"");
   if (n["description"]) d.String(n["description"], label + " description", &rule.description);
-
-  if (n["event_type"]) {
-    std::string t;
-    if (d.String(n["event_type"], label + " event_type", &t)) rule.event_types.push_back(t);
-  }
-  if (n["event_types"]) d.StringList(n["event_types"], label + " event_types", &rule.event_types);
-  if (!n["event_type"] && !n["event_types"]) {
-    d.Error(n, label + ": missing event_type (or event_types)");
-  }
-  for (size_t i = 0; i < rule.event_types.size(); ++i) {
-    if (rule.event_types[i].empty()) d.Error(n, label + ": an event type must not be empty");
-  }
-
-  if (const YAML::Node match = n["match"]) {
-    if (!match.IsSequence()) {
-      d.Error(match, label + " match: must be a list of label: value mappings");
-    } else {
-      for (size_t i = 0; i < match.size(); ++i) {
-        const YAML::Node entry = match[i];
-        if (!entry.IsMap()) {
-          d.Error(entry, absl::StrCat(label, " match[", i, "]: must be a label: value mapping"));
-          continue;
-        }
-        for (auto it = entry.begin(); it != entry.end(); ++it) {
-          const std::string key = it->first.Scalar();
-          std::string value;
-          if (!d.String(it->second, absl::StrCat(label, " match[", i, "].", key), &value)) continue;
-          auto m = LabelMatcher::Make(key, LabelMatcher::Op::kEqual, value);
-          if (!m.ok()) {
-            d.Error(it->first, absl::StrCat(label, " match[", i, "]: ", m.status().message()));
-          } else {
-            rule.matchers.push_back(*std::move(m));
-          }
-        }
-      }
-    }
-  }
-  if (const YAML::Node matchers = n["matchers"]) {
-    std::vector<std::string> texts;
-    if (d.StringList(matchers, label + " matchers", &texts)) {
-      for (size_t i = 0; i < texts.size(); ++i) {
-        auto m = LabelMatcher::Parse(texts[i]);
-        if (!m.ok()) {
-          d.Error(matchers[i], absl::StrCat(label, " matchers[", i, "]: ", m.status().message()));
-        } else {
-          rule.matchers.push_back(*std::move(m));
-        }
-      }
-    }
-  }
-  if (const YAML::Node group_by = n["group_by"]) {
-    if (d.StringList(group_by, label + " group_by", &rule.group_by)) {
-      for (size_t i = 0; i < rule.group_by.size(); ++i) {
-        if (!IsValidLabelName(rule.group_by[i])) {
-          d.Error(group_by[i], absl::StrCat(label, " group_by[", i, "]: invalid label name \"",
-                                            rule.group_by[i], "\""));
-        }
-      }
-    }
-  }
-  if (n["cooldown"]) {
-    if (d.Duration(n["cooldown"], label + " cooldown", &rule.cooldown) &&
-        rule.cooldown < absl::ZeroDuration()) {
-      d.Error(n["cooldown"], label + ": cooldown must not be negative");
-    }
-  }
-  if (n["retries"]) {
-    int64_t v;
-    if (d.Int(n["retries"], label + " retries", 0, 100, &v)) rule.retries = static_cast<int>(v);
-  }
-  if (n["timeout"]) {
-    absl::Duration t;
-    if (d.Duration(n["timeout"], label + " timeout", &t)) {
-      if (t <= absl::ZeroDuration()) d.Error(n["timeout"], label + ": timeout must be positive");
-      rule.timeout = t;
-    }
-  }
-  if (n["concurrency"]) {
-    int64_t v;
-    if (d.Int(n["concurrency"], label + " concurrency", 0, 100000, &v)) {
-      rule.concurrency = static_cast<int>(v);
-    }
-  }
-  if (n["on_failure"]) {
-    std::string v;
-    if (d.String(n["on_failure"], label + " on_failure", &v)) {
-      if (v == "stop") {
-        rule.on_failure = OnFailure::kStop;
-      } else if (v == "continue") {
-        rule.on_failure = OnFailure::kContinue;
-      } else {
-        d.Error(n["on_failure"],
-                absl::StrCat(label, " on_failure: must be stop or continue, not \"", v, "\""));
-      }
-    }
-  }
-  if (n["alert_status"]) {
-    std::string v;
-    if (d.String(n["alert_status"], label + " alert_status", &v)) {
-      if (v == "firing") {
-        rule.alert_status = StatusFilter::kFiring;
-      } else if (v == "resolved") {
-        rule.alert_status = StatusFilter::kResolved;
-      } else if (v == "any") {
-        rule.alert_status = StatusFilter::kAny;
-      } else {
-        d.Error(n["alert_status"], absl::StrCat(label, " alert_status: must be firing, resolved or any, not \"", v, "\""));
-      }
-    }
-  }
+  DecodeEventTypes(d, n, label, &rule);
+  if (n["match"]) DecodeMatch(d, n["match"], label, &rule);
+  if (n["matchers"]) DecodeMatchers(d, n["matchers"], label, &rule);
+  if (n["group_by"]) DecodeGroupBy(d, n["group_by"], label, &rule);
+  DecodeRuleLimits(d, n, label, &rule);
   if (!n["action_plugins"]) {
     d.Error(n, label + ": missing action_plugins");
   } else {
@@ -399,20 +420,6 @@ void DecodeRule(Decoder& d, const YAML::Node& n, size_t index, Config* config,
 }
 
 // --- Security sections: tls, auth (docs/security.md) ---
-
-bool Bool(Decoder& d, const YAML::Node& n, const std::string& what, bool* out) {
-  std::string v;
-  if (!d.String(n, what, &v)) return false;
-  if (v == "true") {
-    *out = true;
-  } else if (v == "false") {
-    *out = false;
-  } else {
-    d.Error(n, absl::StrCat(what, ": must be true or false, not \"", v, "\""));
-    return false;
-  }
-  return true;
-}
 
 void RequiredFile(Decoder& d, const YAML::Node& parent, const char* key, const std::string& what,
                   std::string* out) {
@@ -434,66 +441,161 @@ void DecodeListenerTls(Decoder& d, const YAML::Node& n, Config* config) {
   config->tls = tls;
 }
 
+void DecodeJwt(Decoder& d, const YAML::Node& jwt, JwtConfig* out) {
+  if (!d.CheckMap(jwt, "auth.jwt",
+                  {"hs256_secret_file", "key_encoding", "require_cluster_match", "issuer",
+                   "audience", "leeway"})) {
+    return;
+  }
+  RequiredFile(d, jwt, "hs256_secret_file", "auth.jwt", &out->hs256_secret_file);
+  if (jwt["key_encoding"]) {
+    d.OneOf(jwt["key_encoding"], "auth.jwt.key_encoding",
+            {{"raw", JwtKeyEncoding::kRaw}, {"base32", JwtKeyEncoding::kBase32}},
+            &out->key_encoding);
+  }
+  if (jwt["require_cluster_match"]) {
+    d.OneOf(jwt["require_cluster_match"], "auth.jwt.require_cluster_match",
+            {{"true", true}, {"false", false}}, &out->require_cluster_match);
+  }
+  if (jwt["issuer"]) d.String(jwt["issuer"], "auth.jwt.issuer", &out->issuer);
+  if (jwt["audience"]) d.String(jwt["audience"], "auth.jwt.audience", &out->audience);
+  if (jwt["leeway"] && d.Duration(jwt["leeway"], "auth.jwt.leeway", &out->leeway) &&
+      (out->leeway < absl::ZeroDuration() || out->leeway > absl::Hours(1))) {
+    d.Error(jwt["leeway"], "auth.jwt.leeway: must be from 0s to 1h");
+  }
+}
+
+void DecodeProtect(Decoder& d, const YAML::Node& protect, std::vector<EndpointClass>* out) {
+  std::vector<std::string> names;
+  if (!d.StringList(protect, "auth.protect", &names)) return;
+  out->clear();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "intake") {
+      out->push_back(EndpointClass::kIntake);
+    } else if (names[i] == "api") {
+      out->push_back(EndpointClass::kApi);
+    } else if (names[i] == "metrics") {
+      out->push_back(EndpointClass::kMetrics);
+    } else {
+      d.Error(protect[i], absl::StrCat("auth.protect[", i, "]: unknown endpoint class \"", names[i],
+                                       "\" (known: intake, api, metrics)"));
+    }
+  }
+  if (names.empty())
+    d.Error(protect, "auth.protect: must name at least one of intake, api, metrics");
+}
+
 void DecodeAuth(Decoder& d, const YAML::Node& n, Config* config) {
   if (!d.CheckMap(n, "auth", {"bearer_tokens_file", "jwt", "protect"})) return;
   AuthConfig auth;
   if (n["bearer_tokens_file"]) {
     RequiredFile(d, n, "bearer_tokens_file", "auth", &auth.bearer_tokens_file);
   }
-  if (const YAML::Node jwt = n["jwt"]) {
+  if (n["jwt"]) {
     auth.jwt_enabled = true;
-    if (d.CheckMap(jwt, "auth.jwt",
-                   {"hs256_secret_file", "key_encoding", "require_cluster_match", "issuer",
-                    "audience", "leeway"})) {
-      RequiredFile(d, jwt, "hs256_secret_file", "auth.jwt", &auth.jwt.hs256_secret_file);
-      if (jwt["key_encoding"]) {
-        std::string v;
-        if (d.String(jwt["key_encoding"], "auth.jwt.key_encoding", &v)) {
-          if (v == "raw") {
-            auth.jwt.key_encoding = JwtKeyEncoding::kRaw;
-          } else if (v == "base32") {
-            auth.jwt.key_encoding = JwtKeyEncoding::kBase32;
-          } else {
-            d.Error(jwt["key_encoding"],
-                    absl::StrCat("auth.jwt.key_encoding: must be raw or base32, not \"", v, "\""));
-          }
-        }
-      }
-      if (jwt["require_cluster_match"]) {
-        Bool(d, jwt["require_cluster_match"], "auth.jwt.require_cluster_match",
-             &auth.jwt.require_cluster_match);
-      }
-      if (jwt["issuer"]) d.String(jwt["issuer"], "auth.jwt.issuer", &auth.jwt.issuer);
-      if (jwt["audience"]) d.String(jwt["audience"], "auth.jwt.audience", &auth.jwt.audience);
-      if (jwt["leeway"] && d.Duration(jwt["leeway"], "auth.jwt.leeway", &auth.jwt.leeway) &&
-          (auth.jwt.leeway < absl::ZeroDuration() || auth.jwt.leeway > absl::Hours(1))) {
-        d.Error(jwt["leeway"], "auth.jwt.leeway: must be from 0s to 1h");
-      }
-    }
+    DecodeJwt(d, n["jwt"], &auth.jwt);
   }
   if (!n["bearer_tokens_file"] && !n["jwt"]) {
     d.Error(n, "auth: configure bearer_tokens_file or jwt (or both)");
   }
-  if (const YAML::Node protect = n["protect"]) {
-    std::vector<std::string> names;
-    if (d.StringList(protect, "auth.protect", &names)) {
-      auth.protect.clear();
-      for (size_t i = 0; i < names.size(); ++i) {
-        if (names[i] == "intake") {
-          auth.protect.push_back(EndpointClass::kIntake);
-        } else if (names[i] == "api") {
-          auth.protect.push_back(EndpointClass::kApi);
-        } else if (names[i] == "metrics") {
-          auth.protect.push_back(EndpointClass::kMetrics);
-        } else {
-          d.Error(protect[i], absl::StrCat("auth.protect[", i, "]: unknown endpoint class \"",
-                                           names[i], "\" (known: intake, api, metrics)"));
-        }
-      }
-      if (names.empty()) d.Error(protect, "auth.protect: must name at least one of intake, api, metrics");
+  if (n["protect"]) DecodeProtect(d, n["protect"], &auth.protect);
+  config->auth = auth;
+}
+
+// --- The top level ---
+
+void DecodeListen(Decoder& d, const YAML::Node& listen, Config* config) {
+  if (!d.String(listen, "listen", &config->listen)) return;
+  auto hp = http::ParseHostPort(config->listen);
+  if (!hp.ok()) d.Error(listen, absl::StrCat("listen: ", hp.status().message()));
+}
+
+void DecodeLog(Decoder& d, const YAML::Node& log, Config* config) {
+  if (!d.CheckMap(log, "log", {"level", "format"})) return;
+  if (log["level"]) d.String(log["level"], "log.level", &config->log.level);
+  if (log["format"]) d.String(log["format"], "log.format", &config->log.format);
+  if (absl::Status s = ValidateLogOptions(config->log); !s.ok()) {
+    d.Error(log, absl::StrCat("log: ", s.message()));
+  }
+}
+
+void DecodeIntake(Decoder& d, const YAML::Node& intake, IntakeConfig* out) {
+  if (!d.CheckMap(intake, "intake",
+                  {"max_body_bytes", "dedup_window", "max_dedup_entries", "default_source",
+                   "queue_capacity", "http_threads"})) {
+    return;
+  }
+  int64_t v;
+  if (intake["max_body_bytes"] &&
+      d.Int(intake["max_body_bytes"], "intake.max_body_bytes", 1024, int64_t{1} << 30, &v)) {
+    out->max_body_bytes = static_cast<size_t>(v);
+  }
+  if (intake["dedup_window"]) {
+    d.Duration(intake["dedup_window"], "intake.dedup_window", &out->dedup_window);
+  }
+  if (intake["max_dedup_entries"] &&
+      d.Int(intake["max_dedup_entries"], "intake.max_dedup_entries", 1000, 100000000, &v)) {
+    out->max_dedup_entries = static_cast<size_t>(v);
+  }
+  if (intake["default_source"]) {
+    d.String(intake["default_source"], "intake.default_source", &out->default_source);
+  }
+  if (intake["queue_capacity"] &&
+      d.Int(intake["queue_capacity"], "intake.queue_capacity", 1, 100000000, &v)) {
+    out->queue_capacity = static_cast<size_t>(v);
+  }
+  if (intake["http_threads"] && d.Int(intake["http_threads"], "intake.http_threads", 1, 1024, &v)) {
+    out->http_threads = static_cast<int>(v);
+  }
+}
+
+// The action_plugins list, then its duplicate names.
+void DecodePlugins(Decoder& d, const YAML::Node& plugins, Config* config) {
+  std::vector<YAML::Node> nodes;
+  if (!plugins.IsSequence()) {
+    d.Error(plugins, "action_plugins: must be a list");
+  } else {
+    for (size_t i = 0; i < plugins.size(); ++i) DecodePlugin(d, plugins[i], i, config, &nodes);
+  }
+  absl::flat_hash_set<std::string> names;
+  for (size_t i = 0; i < config->action_plugins.size(); ++i) {
+    const std::string& name = config->action_plugins[i].name;
+    if (!name.empty() && !names.insert(name).second) {
+      d.Error(nodes[i]["name"],
+              absl::StrCat("action_plugins[", i, "]: duplicate plugin name \"", name, "\""));
     }
   }
-  config->auth = auth;
+}
+
+void DecodeRules(Decoder& d, const YAML::Node& rules, Config* config) {
+  if (!rules.IsSequence()) {
+    d.Error(rules, "rules: must be a list");
+    return;
+  }
+  absl::flat_hash_set<std::string> names;
+  for (size_t i = 0; i < rules.size(); ++i) DecodeRule(d, rules[i], i, config, &names);
+}
+
+// The typed decode of the whole file; problems go to `d`. Sections that
+// refer to others (rules to plugins) come after them.
+void DecodeRoot(Decoder& d, const YAML::Node& root, Config* config) {
+  if (!root.IsDefined() || root.IsNull()) {
+    d.ErrorAt(1, 1, "the configuration is empty");
+    return;
+  }
+  if (!d.CheckMap(
+          root, "configuration",
+          {"listen", "data_dir", "log", "intake", "action_plugins", "rules", "tls", "auth"})) {
+    return;
+  }
+  if (root["listen"]) DecodeListen(d, root["listen"], config);
+  if (root["data_dir"]) d.String(root["data_dir"], "data_dir", &config->data_dir);
+  if (root["log"]) DecodeLog(d, root["log"], config);
+  if (root["intake"]) DecodeIntake(d, root["intake"], &config->intake);
+  if (root["tls"]) DecodeListenerTls(d, root["tls"], config);
+  if (root["auth"]) DecodeAuth(d, root["auth"], config);
+  if (root["action_plugins"]) DecodePlugins(d, root["action_plugins"], config);
+  if (root["rules"]) DecodeRules(d, root["rules"], config);
 }
 
 }  // namespace
@@ -530,103 +632,28 @@ static std::pair<int, int> FirstInvalidUtf8(absl::string_view text) {
   return {line, col};
 }
 
-absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& filename) {
-  Decoder d(filename);
+// The YAML syntax stage: UTF-8, then yaml-cpp's parse. InvalidArgument with
+// the position of the first problem.
+static absl::StatusOr<YAML::Node> LoadYaml(Decoder& d, absl::string_view text) {
   if (auto [line, col] = FirstInvalidUtf8(text); line > 0) {
     d.ErrorAt(line, col, "not valid UTF-8 (YAML files are Unicode text)");
     return absl::InvalidArgumentError(d.Report());
   }
-  YAML::Node root;
   try {
-    root = YAML::Load(std::string(text));
+    return YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     d.ErrorAt(e.mark.line + 1, e.mark.column + 1, absl::StrCat("YAML syntax error: ", e.msg));
     return absl::InvalidArgumentError(d.Report());
   }
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& filename) {
+  Decoder d(filename);
+  HT_ASSIGN_OR_RETURN(const YAML::Node root, LoadYaml(d, text));
   Config config;
   config.file = filename;
   try {
-    if (!root.IsDefined() || root.IsNull()) {
-      d.ErrorAt(1, 1, "the configuration is empty");
-      return absl::InvalidArgumentError(d.Report());
-    }
-    if (!d.CheckMap(root, "configuration",
-                    {"listen", "data_dir", "log", "intake", "action_plugins", "rules", "tls",
-                     "auth"})) {
-      return absl::InvalidArgumentError(d.Report());
-    }
-    if (root["listen"]) {
-      if (d.String(root["listen"], "listen", &config.listen)) {
-        auto hp = http::ParseHostPort(config.listen);
-        if (!hp.ok()) d.Error(root["listen"], absl::StrCat("listen: ", hp.status().message()));
-      }
-    }
-    if (root["data_dir"]) d.String(root["data_dir"], "data_dir", &config.data_dir);
-    if (const YAML::Node log = root["log"]) {
-      if (d.CheckMap(log, "log", {"level", "format"})) {
-        if (log["level"]) d.String(log["level"], "log.level", &config.log.level);
-        if (log["format"]) d.String(log["format"], "log.format", &config.log.format);
-        if (absl::Status s = ValidateLogOptions(config.log); !s.ok()) {
-          d.Error(log, absl::StrCat("log: ", s.message()));
-        }
-      }
-    }
-    if (const YAML::Node intake = root["intake"]) {
-      if (d.CheckMap(intake, "intake",
-                     {"max_body_bytes", "dedup_window", "max_dedup_entries", "default_source",
-                      "queue_capacity", "http_threads"})) {
-        int64_t v;
-        if (intake["max_body_bytes"] &&
-            d.Int(intake["max_body_bytes"], "intake.max_body_bytes", 1024, int64_t{1} << 30, &v)) {
-          config.intake.max_body_bytes = static_cast<size_t>(v);
-        }
-        if (intake["dedup_window"]) {
-          d.Duration(intake["dedup_window"], "intake.dedup_window", &config.intake.dedup_window);
-        }
-        if (intake["max_dedup_entries"] &&
-            d.Int(intake["max_dedup_entries"], "intake.max_dedup_entries", 1000, 100000000, &v)) {
-          config.intake.max_dedup_entries = static_cast<size_t>(v);
-        }
-        if (intake["default_source"]) {
-          d.String(intake["default_source"], "intake.default_source", &config.intake.default_source);
-        }
-        if (intake["queue_capacity"] &&
-            d.Int(intake["queue_capacity"], "intake.queue_capacity", 1, 100000000, &v)) {
-          config.intake.queue_capacity = static_cast<size_t>(v);
-        }
-        if (intake["http_threads"] && d.Int(intake["http_threads"], "intake.http_threads", 1, 1024, &v)) {
-          config.intake.http_threads = static_cast<int>(v);
-        }
-      }
-    }
-    if (root["tls"]) DecodeListenerTls(d, root["tls"], &config);
-    if (root["auth"]) DecodeAuth(d, root["auth"], &config);
-    std::vector<YAML::Node> plugin_nodes;
-    if (const YAML::Node plugins = root["action_plugins"]) {
-      if (!plugins.IsSequence()) {
-        d.Error(plugins, "action_plugins: must be a list");
-      } else {
-        for (size_t i = 0; i < plugins.size(); ++i) {
-          DecodePlugin(d, plugins[i], i, &config, &plugin_nodes);
-        }
-      }
-    }
-    absl::flat_hash_set<std::string> plugin_names;
-    for (size_t i = 0; i < config.action_plugins.size(); ++i) {
-      const std::string& name = config.action_plugins[i].name;
-      if (!name.empty() && !plugin_names.insert(name).second) {
-        d.Error(plugin_nodes[i]["name"], absl::StrCat("action_plugins[", i,
-                                                      "]: duplicate plugin name \"", name, "\""));
-      }
-    }
-    absl::flat_hash_set<std::string> rule_names;
-    if (const YAML::Node rules = root["rules"]) {
-      if (!rules.IsSequence()) {
-        d.Error(rules, "rules: must be a list");
-      } else {
-        for (size_t i = 0; i < rules.size(); ++i) DecodeRule(d, rules[i], i, &config, &rule_names);
-      }
-    }
+    DecodeRoot(d, root, &config);
   } catch (const YAML::Exception& e) {
     d.ErrorAt(e.mark.line + 1, e.mark.column + 1, absl::StrCat("YAML error: ", e.msg));
   }
@@ -635,11 +662,12 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text, const std::string& fi
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read the configuration file"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseConfig(ss.str(), path);
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("cannot read the configuration file ", text.status().message()));
+  }
+  return ParseConfig(*text, path);
 }
 
 }  // namespace hollowtrees::engine

@@ -1,7 +1,7 @@
 #pragma once
 
 // The engine's configuration (rules.yaml): the original project's format,
-// unchanged, plus the extensions in DESIGN.md. Parsed in stages into
+// unchanged, plus the extensions docs/rules.md lists. Parsed in stages into
 // immutable typed structs: YAML syntax, then a typed decode that rejects
 // unknown keys, then cross-checks (plugin names exist, regexes compile,
 // durations parse, names unique). Every problem is reported, each as

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "engine/event/rfc3339.h"
+#include "lib/common/rfc3339.h"
 #include "nlohmann/json.hpp"
 
 namespace hollowtrees::engine {

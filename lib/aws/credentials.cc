@@ -1,7 +1,5 @@
 #include "lib/aws/credentials.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +8,8 @@
 #include "lib/aws/endpoints.h"
 #include "lib/aws/imds.h"
 #include "lib/aws/query_client.h"
+#include "lib/common/file.h"
+#include "lib/common/rfc3339.h"
 #include "lib/common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -37,7 +37,7 @@ class EnvironmentProvider : public CredentialsProvider {
     c_.source = "environment";
     const std::string exp = EnvGet(env, "AWS_CREDENTIAL_EXPIRATION");
     if (!exp.empty()) {
-      auto t = ParseIsoTime(exp);
+      auto t = ParseRfc3339(exp);
       if (t.ok()) c_.expiration = *t;
     }
   }
@@ -99,14 +99,12 @@ class WebIdentityProvider : public CredentialsProvider {
     if (options_.role_arn.empty() || options_.token_file.empty()) {
       return absl::NotFoundError("web identity: AWS_ROLE_ARN / AWS_WEB_IDENTITY_TOKEN_FILE not set");
     }
-    std::ifstream in(options_.token_file);
-    if (!in) {
+    auto text = ReadFile(options_.token_file);
+    if (!text.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("web identity: cannot read token file ", options_.token_file));
+          absl::StrCat("web identity: cannot read token file ", text.status().message()));
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string token(absl::StripAsciiWhitespace(ss.str()));
+    const std::string token(absl::StripAsciiWhitespace(*text));
     if (token.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("web identity: token file ", options_.token_file, " is empty"));
@@ -134,7 +132,7 @@ class WebIdentityProvider : public CredentialsProvider {
     if (c.access_key_id.empty() || c.secret_access_key.empty()) {
       return absl::InternalError("web identity: STS answer lacks Credentials");
     }
-    HT_ASSIGN_OR_RETURN(c.expiration, ParseIsoTime(XmlText(creds, "Expiration")));
+    HT_ASSIGN_OR_RETURN(c.expiration, ParseRfc3339(XmlText(creds, "Expiration")));
     return c;
   }
   std::string Name() const override { return "web identity"; }
@@ -186,7 +184,7 @@ class ImdsProvider : public CredentialsProvider {
     }
     const std::string exp = j.value("Expiration", "");
     if (!exp.empty()) {
-      HT_ASSIGN_OR_RETURN(c.expiration, ParseIsoTime(exp));
+      HT_ASSIGN_OR_RETURN(c.expiration, ParseRfc3339(exp));
     }
     return c;
   }

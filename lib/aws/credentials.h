@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lib/aws/environment.h"
+#include "lib/common/clock.h"
 #include "lib/aws/sigv4.h"
 
 namespace spdlog {

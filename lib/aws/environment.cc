@@ -1,39 +1,24 @@
 #include "lib/aws/environment.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/common/file.h"
 
 extern char** environ;
 
 namespace hollowtrees::aws {
 namespace {
 
-class WallClock : public Clock {
- public:
-  absl::Time Now() override { return absl::Now(); }
-  void Sleep(absl::Duration d) override { absl::SleepFor(d); }
-};
-
-// NotFound when the file does not exist.
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("no file ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  return ss.str();
-}
-
 absl::StatusOr<IniFile> LoadIni(const std::string& path) {
   auto text = ReadFile(path);
   if (absl::IsNotFound(text.status())) return IniFile{};
-  if (!text.ok()) return text.status();
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", text.status().message()));
+  }
   return ParseIni(*text, path);
 }
 
@@ -53,32 +38,6 @@ Env ProcessEnv() {
 std::string EnvGet(const Env& env, absl::string_view name) {
   auto it = env.find(std::string(name));
   return it == env.end() ? "" : it->second;
-}
-
-Clock& RealClock() {
-  static WallClock* clock = new WallClock();
-  return *clock;
-}
-
-absl::Time ManualClock::Now() {
-  absl::MutexLock lock(&mu_);
-  return now_;
-}
-
-void ManualClock::Sleep(absl::Duration d) {
-  absl::MutexLock lock(&mu_);
-  sleeps_.push_back(d);
-  now_ += d;
-}
-
-void ManualClock::Advance(absl::Duration d) {
-  absl::MutexLock lock(&mu_);
-  now_ += d;
-}
-
-std::vector<absl::Duration> ManualClock::sleeps() {
-  absl::MutexLock lock(&mu_);
-  return sleeps_;
 }
 
 absl::StatusOr<IniFile> ParseIni(absl::string_view text, absl::string_view file_name) {

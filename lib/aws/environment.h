@@ -10,8 +10,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 
 namespace hollowtrees::aws {
 
@@ -23,32 +21,6 @@ Env ProcessEnv();
 
 // The variable's value, or "" when unset.
 std::string EnvGet(const Env& env, absl::string_view name);
-
-// Time and sleep, injectable for tests. Implementations are thread-safe.
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual absl::Time Now() = 0;
-  virtual void Sleep(absl::Duration d) = 0;
-};
-// The wall clock; a process-wide stateless object.
-Clock& RealClock();
-
-// A clock that moves only when told: Sleep() advances it at once and
-// records the duration. For tests. Thread-safe.
-class ManualClock : public Clock {
- public:
-  explicit ManualClock(absl::Time start) : now_(start) {}
-  absl::Time Now() override;
-  void Sleep(absl::Duration d) override;
-  void Advance(absl::Duration d);
-  std::vector<absl::Duration> sleeps();
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Duration> sleeps_ ABSL_GUARDED_BY(mu_);
-};
 
 // An INI file as the AWS CLI reads it: sections of key = value, '#' and ';'
 // comments. Nested values (a key with an empty value followed by indented

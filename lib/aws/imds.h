@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lib/aws/environment.h"
+#include "lib/common/clock.h"
 #include "lib/http/http_client.h"
 
 namespace hollowtrees::aws {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "lib/common/logging.h"
 #include "lib/common/status_macros.h"
+#include "lib/common/url.h"
 #include "spdlog/logger.h"
 
 namespace hollowtrees::aws {
@@ -103,16 +104,6 @@ std::string XmlText(const pugi::xml_node& node, absl::string_view path) {
   return XmlChild(node, path).text().get();
 }
 
-absl::StatusOr<absl::Time> ParseIsoTime(absl::string_view text) {
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) return t;
-  return absl::InvalidArgumentError(absl::StrCat("bad time \"", text, "\": ", err));
-}
-
-std::string FormatIsoTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
 
 absl::StatusOr<AwsError> ParseAwsErrorBody(absl::string_view body, int http_status) {
   pugi::xml_document doc;
@@ -147,7 +138,7 @@ std::string FormEncode(const QueryParams& params) {
   std::string out;
   for (const auto& [k, v] : params) {
     if (!out.empty()) out.push_back('&');
-    absl::StrAppend(&out, UriEncode(k), "=", UriEncode(v));
+    absl::StrAppend(&out, PercentEncode(k), "=", PercentEncode(v));
   }
   return out;
 }
@@ -156,8 +147,8 @@ QueryParams FormDecode(absl::string_view body) {
   QueryParams out;
   for (absl::string_view part : absl::StrSplit(body, '&', absl::SkipEmpty())) {
     const size_t eq = part.find('=');
-    out.emplace_back(UriDecode(part.substr(0, eq), true),
-                     eq == absl::string_view::npos ? "" : UriDecode(part.substr(eq + 1), true));
+    out.emplace_back(PercentDecode(part.substr(0, eq), Plus::kSpace),
+                     eq == absl::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), Plus::kSpace));
   }
   return out;
 }
@@ -165,7 +156,12 @@ QueryParams FormDecode(absl::string_view body) {
 QueryClient::QueryClient(QueryClientOptions options, std::unique_ptr<http::HttpClient> http,
                          CredentialsProvider* credentials, Clock& clock, spdlog::logger* logger)
     : options_(std::move(options)), http_(std::move(http)), credentials_(credentials),
-      clock_(clock), logger_(logger) {
+      clock_(clock), logger_(logger),
+      // Full jitter: uniform in [0, min(max_delay, base_delay * 2^(n-1))].
+      backoff_({.initial = options_.retry.base_delay,
+                .max = options_.retry.max_delay,
+                .jitter_min = 0.0,
+                .jitter_max = 1.0}) {
   auto url = http::ParseUrl(options_.endpoint);
   if (url.ok()) {
     const bool default_port = (url->scheme == "https" && url->port == 443) ||
@@ -195,13 +191,6 @@ std::unique_ptr<QueryClient> QueryClient::CreateWithHttp(const QueryClientOption
                                                          Clock& clock, spdlog::logger* logger) {
   return std::unique_ptr<QueryClient>(
       new QueryClient(options, std::move(http), credentials, clock, logger));
-}
-
-absl::Duration QueryClient::Backoff(int retry) {
-  absl::Duration cap = options_.retry.base_delay * (1 << std::min(retry - 1, 20));
-  cap = std::min(cap, options_.retry.max_delay);
-  absl::MutexLock lock(&mu_);
-  return absl::Microseconds(absl::Uniform<int64_t>(rng_, 0, absl::ToInt64Microseconds(cap) + 1));
 }
 
 absl::StatusOr<std::unique_ptr<pugi::xml_document>> QueryClient::CallOnce(absl::string_view action,
@@ -276,13 +265,13 @@ absl::StatusOr<std::unique_ptr<pugi::xml_document>> QueryClient::Call(absl::stri
       continue;
     }
     if (!Retryable(last) || attempt == options_.retry.max_attempts) break;
-    const absl::Duration delay = Backoff(attempt);
+    const absl::Duration delay = backoff_.Delay(attempt);
     if (clock_.Now() + delay > deadline) break;
     if (logger_ != nullptr) {
       logger_->warn("{} {}: {}; retry {} in {}", options_.service, action, last.message(), attempt,
                     absl::FormatDuration(delay));
     }
-    clock_.Sleep(delay);
+    clock_.SleepFor(delay);
   }
   return last;
 }

@@ -11,13 +11,14 @@
 #include <utility>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lib/aws/credentials.h"
 #include "lib/aws/environment.h"
+#include "lib/common/backoff.h"
+#include "lib/common/clock.h"
 #include "lib/http/http_client.h"
 #include "pugixml.hpp"
 
@@ -116,7 +117,6 @@ class QueryClient {
   absl::StatusOr<std::unique_ptr<pugi::xml_document>> CallOnce(absl::string_view action,
                                                                const std::string& body,
                                                                absl::Duration timeout);
-  absl::Duration Backoff(int retry);
 
   const QueryClientOptions options_;
   std::unique_ptr<http::HttpClient> http_;
@@ -125,16 +125,12 @@ class QueryClient {
   spdlog::logger* logger_;
   std::string host_header_;
   SigningKeyCache keys_;
-  absl::Mutex mu_;
-  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
+  Backoff backoff_;
 };
 
 // XML helpers for typed clients: the text of a child path ("a/b/c"), ignoring
 // namespaces; "" when absent.
 std::string XmlText(const pugi::xml_node& node, absl::string_view path);
 pugi::xml_node XmlChild(const pugi::xml_node& node, absl::string_view path);
-// ISO 8601 "2026-01-02T03:04:05Z" or with fractional seconds.
-absl::StatusOr<absl::Time> ParseIsoTime(absl::string_view text);
-std::string FormatIsoTime(absl::Time t);
 
 }  // namespace hollowtrees::aws

@@ -13,22 +13,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/common/url.h"
 
 namespace hollowtrees::aws {
 namespace {
 
 constexpr char kAlgorithm[] = "AWS4-HMAC-SHA256";
-
-bool IsUnreserved(unsigned char c) {
-  return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Removes "." and ".." segments and empty segments, keeping a trailing slash.
 std::string NormalizePath(absl::string_view path) {
@@ -53,16 +43,16 @@ std::string CanonicalUri(absl::string_view path, bool normalize) {
   if (path.empty()) return "/";
   if (!normalize) return std::string(path);
   // The wire path is already encoded once; SigV4 encodes it once more.
-  return UriEncode(NormalizePath(path), /*encode_slash=*/false);
+  return PercentEncode(NormalizePath(path), Slash::kKeep);
 }
 
 std::string CanonicalQuery(absl::string_view query) {
   std::vector<std::pair<std::string, std::string>> pairs;
   for (absl::string_view part : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     const size_t eq = part.find('=');
-    std::string name = UriDecode(part.substr(0, eq));
-    std::string value = eq == absl::string_view::npos ? "" : UriDecode(part.substr(eq + 1));
-    pairs.emplace_back(UriEncode(name), UriEncode(value));
+    std::string name = PercentDecode(part.substr(0, eq));
+    std::string value = eq == absl::string_view::npos ? "" : PercentDecode(part.substr(eq + 1));
+    pairs.emplace_back(PercentEncode(name), PercentEncode(value));
   }
   std::sort(pairs.begin(), pairs.end());
   std::vector<std::string> parts;
@@ -124,41 +114,6 @@ std::string HmacSha256(absl::string_view key, absl::string_view data) {
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<const char*>(out), len);
-}
-
-std::string UriEncode(absl::string_view text, bool encode_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (IsUnreserved(c) || (c == '/' && !encode_slash)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-std::string UriDecode(absl::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%' && i + 2 < text.size()) {
-      const int hi = HexValue(text[i + 1]);
-      const int lo = HexValue(text[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(plus_is_space && c == '+' ? ' ' : c);
-  }
-  return out;
 }
 
 std::string FormatAmzDate(absl::Time t) {

@@ -35,13 +35,6 @@ std::string Sha256Hex(absl::string_view data);
 // Raw HMAC-SHA256 of data under key.
 std::string HmacSha256(absl::string_view key, absl::string_view data);
 
-// Percent-encodes everything but the unreserved characters A-Z a-z 0-9 - _ . ~
-// (and '/' when encode_slash is false), upper-case hex, as SigV4 requires.
-std::string UriEncode(absl::string_view text, bool encode_slash = true);
-// Decodes %XX escapes (a malformed escape is kept as is). When plus_is_space,
-// '+' decodes to ' ' (HTML forms).
-std::string UriDecode(absl::string_view text, bool plus_is_space = false);
-
 // "20150830T123600Z" and "20150830".
 std::string FormatAmzDate(absl::Time t);
 std::string FormatAmzShortDate(absl::Time t);

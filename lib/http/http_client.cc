@@ -1,11 +1,10 @@
+#include "lib/common/file.h"
 #include "lib/http/http_client.h"
 
 #include <httplib.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -18,11 +17,11 @@ namespace hollowtrees::http {
 namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = hollowtrees::ReadFile(path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", text.status().message()));
+  }
+  return text;
 }
 
 struct X509Deleter {

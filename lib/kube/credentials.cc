@@ -1,3 +1,5 @@
+#include "lib/common/file.h"
+#include "lib/common/rfc3339.h"
 #include "lib/kube/credentials.h"
 
 #include <fcntl.h>
@@ -10,8 +12,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -57,11 +57,11 @@ class TokenFileCredentials : public Credentials {
     const bool changed = st.st_mtim.tv_sec != mtime_.tv_sec ||
                          st.st_mtim.tv_nsec != mtime_.tv_nsec || st.st_size != size_;
     if (changed || token_.empty()) {
-      std::ifstream in(path_, std::ios::binary);
-      if (!in) return absl::UnavailableError(absl::StrCat("cannot read token file ", path_));
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string token(absl::StripAsciiWhitespace(ss.str()));
+      auto text = ReadFile(path_);
+      if (!text.ok()) {
+        return absl::UnavailableError(absl::StrCat("cannot read token file ", text.status().message()));
+      }
+      std::string token(absl::StripAsciiWhitespace(*text));
       if (token.empty()) return absl::UnavailableError(absl::StrCat("token file ", path_, " is empty"));
       token_ = std::move(token);
       mtime_ = st.st_mtim;
@@ -93,7 +93,7 @@ class ExecCredentials : public Credentials {
     // One plugin run at a time: concurrent requests wait for the same token
     // instead of starting the plugin many times.
     absl::MutexLock lock(&mu_);
-    if (!token_.empty() && options_.now() + options_.expiry_margin < expiry_) {
+    if (!token_.empty() && (options_.clock != nullptr ? *options_.clock : RealClock()).Now() + options_.expiry_margin < expiry_) {
       return absl::StrCat("Bearer ", token_);
     }
     HT_ASSIGN_OR_RETURN(ExecResult r, RunExecPlugin(exec_, server_, options_.exec_timeout));
@@ -144,6 +144,42 @@ bool Drain(int out_fd, int err_fd, absl::Time deadline, std::string* out, std::s
 }
 
 }  // namespace
+
+absl::StatusOr<ExecResult> ParseExecCredential(absl::string_view out, const ExecConfig& exec) {
+  nlohmann::json cred = nlohmann::json::parse(out.begin(), out.end(), nullptr, false);
+  const std::string what = absl::StrCat("exec credential plugin \"", exec.command, "\"");
+  if (!cred.is_object() || cred.value("kind", "") != "ExecCredential") {
+    return absl::InvalidArgumentError(absl::StrCat(what, " printed no ExecCredential JSON"));
+  }
+  if (cred.value("apiVersion", "") != exec.api_version) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " answered apiVersion \"",
+                                                   cred.value("apiVersion", ""), "\", want \"",
+                                                   exec.api_version, "\""));
+  }
+  const auto status = cred.find("status");
+  if (status == cred.end() || !status->is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ExecCredential has no status"));
+  }
+  ExecResult result;
+  result.token = status->value("token", "");
+  if (result.token.empty()) {
+    if (status->contains("clientCertificateData")) {
+      return absl::UnimplementedError(
+          absl::StrCat(what, " returned a client certificate; only token credentials are supported"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ExecCredential status has no token"));
+  }
+  const std::string expiry = status->value("expirationTimestamp", "");
+  if (!expiry.empty()) {
+    auto parsed = ParseRfc3339(expiry);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": bad expirationTimestamp: ", parsed.status().message()));
+    }
+    result.expiry = *parsed;
+  }
+  return result;
+}
 
 absl::StatusOr<ExecResult> RunExecPlugin(const ExecConfig& exec, absl::string_view server,
                                          absl::Duration timeout) {
@@ -215,38 +251,7 @@ absl::StatusOr<ExecResult> RunExecPlugin(const ExecConfig& exec, absl::string_vi
                                                "\" exited with ", code, ": ",
                                                absl::StripAsciiWhitespace(err.substr(0, 1024))));
   }
-  nlohmann::json cred = nlohmann::json::parse(out, nullptr, false);
-  const std::string what = absl::StrCat("exec credential plugin \"", exec.command, "\"");
-  if (!cred.is_object() || cred.value("kind", "") != "ExecCredential") {
-    return absl::InvalidArgumentError(absl::StrCat(what, " printed no ExecCredential JSON"));
-  }
-  if (cred.value("apiVersion", "") != exec.api_version) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " answered apiVersion \"",
-                                                   cred.value("apiVersion", ""), "\", want \"",
-                                                   exec.api_version, "\""));
-  }
-  const auto status = cred.find("status");
-  if (status == cred.end() || !status->is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ExecCredential has no status"));
-  }
-  ExecResult result;
-  result.token = status->value("token", "");
-  if (result.token.empty()) {
-    if (status->contains("clientCertificateData")) {
-      return absl::UnimplementedError(
-          absl::StrCat(what, " returned a client certificate; only token credentials are supported"));
-    }
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ExecCredential status has no token"));
-  }
-  const std::string expiry = status->value("expirationTimestamp", "");
-  if (!expiry.empty()) {
-    std::string parse_err;
-    if (!absl::ParseTime(absl::RFC3339_full, expiry, &result.expiry, &parse_err)) {
-      return absl::InvalidArgumentError(absl::StrCat(what, ": bad expirationTimestamp \"", expiry,
-                                                     "\": ", parse_err));
-    }
-  }
-  return result;
+  return ParseExecCredential(out, exec);
 }
 
 absl::StatusOr<std::unique_ptr<Credentials>> NewCredentials(const KubeConfig& config,

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/common/clock.h"
 #include "lib/kube/kube_config.h"
 
 namespace hollowtrees::kube {
@@ -29,8 +30,9 @@ class Credentials {
 };
 
 struct CredentialsOptions {
-  // Clock for token expiry. Default: absl::Now.
-  std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Clock for token expiry; not owned, outlives the credentials. Default
+  // (null): RealClock().
+  Clock* clock = nullptr;
   // Longest an exec plugin may run. Default 30 s.
   absl::Duration exec_timeout = absl::Seconds(30);
   // An exec token is renewed this long before its expiry. Default 10 s.
@@ -51,6 +53,12 @@ struct ExecResult {
 // for tests). The child gets the current environment plus `exec.env` and
 // KUBERNETES_EXEC_INFO; it is killed after `timeout`. Errors carry its exit
 // code, stderr, and the install hint when the command is missing.
+// Parses what an exec credential plugin printed (an ExecCredential of
+// `exec.api_version`): its status.token and status.expirationTimestamp.
+// InvalidArgument for anything else (errors name `exec.command`). Pure: the
+// part of RunExecPlugin the fuzzer reaches (tests/fuzz/kubeconfig_fuzzer.cc).
+absl::StatusOr<ExecResult> ParseExecCredential(absl::string_view out, const ExecConfig& exec);
+
 absl::StatusOr<ExecResult> RunExecPlugin(const ExecConfig& exec, absl::string_view server,
                                          absl::Duration timeout);
 

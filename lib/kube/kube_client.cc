@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/common/status_macros.h"
+#include "lib/common/url.h"
 #include "lib/kube/kube_error.h"
 
 namespace hollowtrees::kube {
@@ -16,21 +17,6 @@ const char* PatchContentType(PatchType type) {
       return "application/json-patch+json";
   }
   return "application/merge-patch+json";
-}
-
-std::string QueryEscape(absl::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
 }
 
 std::string ResourcePath(absl::string_view group, absl::string_view version,
@@ -114,7 +100,7 @@ absl::StatusOr<nlohmann::json> KubeClient::List(absl::string_view path,
   for (int page = 0; page < 10000; ++page) {
     std::string query;
     auto add = [&query](absl::string_view k, absl::string_view v) {
-      absl::StrAppend(&query, query.empty() ? "?" : "&", k, "=", QueryEscape(v));
+      absl::StrAppend(&query, query.empty() ? "?" : "&", k, "=", PercentEncode(v));
     };
     if (!options.label_selector.empty()) add("labelSelector", options.label_selector);
     if (!options.field_selector.empty()) add("fieldSelector", options.field_selector);

@@ -102,7 +102,4 @@ std::string ResourcePath(absl::string_view group, absl::string_view version,
                          absl::string_view resource, absl::string_view ns = "",
                          absl::string_view name = "", absl::string_view subresource = "");
 
-// Percent-encodes a query parameter value.
-std::string QueryEscape(absl::string_view value);
-
 }  // namespace hollowtrees::kube

@@ -1,8 +1,7 @@
+#include "lib/common/file.h"
 #include "lib/kube/kube_config.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -15,11 +14,9 @@ namespace hollowtrees::kube {
 namespace {
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = ReadFile(path);
+  if (!text.ok()) return absl::NotFoundError(absl::StrCat("cannot read ", text.status().message()));
+  return text;
 }
 
 std::string Resolve(absl::string_view base_dir, const std::string& path) {

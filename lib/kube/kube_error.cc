@@ -44,21 +44,33 @@ absl::StatusCode CodeForHttpStatus(int http_status, absl::string_view reason) {
   return absl::StatusCode::kUnavailable;
 }
 
+namespace {
+
+// A string member, or "" when absent or of another type: a Status body comes
+// from the server (or whatever answers in its place), and nlohmann's value()
+// throws for a member of the wrong type.
+std::string StringField(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
 absl::Status KubeStatusError(int http_status, absl::string_view body, absl::string_view what) {
   KubeError err;
   err.code = http_status;
   nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_object() && j.value("kind", "") == "Status") {
-    err.reason = j.value("reason", "");
-    err.message = j.value("message", "");
+  if (j.is_object() && StringField(j, "kind") == "Status") {
+    err.reason = StringField(j, "reason");
+    err.message = StringField(j, "message");
     if (j.contains("code") && j["code"].is_number_integer()) err.code = j["code"].get<int>();
     const auto details = j.find("details");
     if (details != j.end() && details->is_object()) {
       const auto causes = details->find("causes");
       if (causes != details->end() && causes->is_array() && !causes->empty() &&
           (*causes)[0].is_object()) {
-        err.cause_reason = (*causes)[0].value("reason", "");
-        err.cause_message = (*causes)[0].value("message", "");
+        err.cause_reason = StringField((*causes)[0], "reason");
+        err.cause_message = StringField((*causes)[0], "message");
       }
     }
   } else {
@@ -76,7 +88,10 @@ absl::Status KubeStatusError(int http_status, absl::string_view body, absl::stri
                             {"message", err.message},
                             {"cause_reason", err.cause_reason},
                             {"cause_message", err.cause_message}};
-  status.SetPayload(kPayloadUrl, absl::Cord(payload.dump()));
+  // A body that is not JSON is kept as text and need not be UTF-8 (nor is a
+  // 512-byte cut of it): replace invalid bytes instead of throwing.
+  status.SetPayload(kPayloadUrl, absl::Cord(payload.dump(-1, ' ', false,
+                                                         nlohmann::json::error_handler_t::replace)));
   return status;
 }
 

@@ -1,10 +1,9 @@
 #include "lib/kube/watch.h"
 
-#include <random>
-
 #include "absl/strings/str_cat.h"
 #include "lib/common/logging.h"
 #include "lib/common/status_macros.h"
+#include "lib/common/url.h"
 
 namespace hollowtrees::kube {
 
@@ -49,6 +48,11 @@ absl::Status WatchDecoder::Feed(absl::string_view data,
 WatchCache::WatchCache(KubeClient& client, WatchCacheOptions options,
                        std::shared_ptr<spdlog::logger> logger)
     : client_(client), options_(std::move(options)), logger_(std::move(logger)),
+      // Added jitter: uniform in [b, 1.5 b].
+      backoff_({.initial = options_.min_backoff,
+                .max = options_.max_backoff,
+                .jitter_min = 1.0,
+                .jitter_max = 1.5}),
       objects_(std::make_shared<const ObjectMap>()) {}
 
 WatchCache::~WatchCache() { Stop(); }
@@ -105,13 +109,8 @@ WatchCache::Stats WatchCache::stats() const {
   return stats_;
 }
 
-bool WatchCache::Backoff(int failures) {
-  absl::Duration d = options_.min_backoff;
-  for (int i = 1; i < failures && d < options_.max_backoff; ++i) d *= 2;
-  d = std::min(d, options_.max_backoff);
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  d += absl::Nanoseconds(static_cast<int64_t>(std::uniform_real_distribution<double>(0, 0.5)(rng) *
-                                              absl::ToDoubleNanoseconds(d)));
+bool WatchCache::SleepBackoff(int failures) {
+  const absl::Duration d = backoff_.Delay(failures);
   absl::MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
   return !stopping_;
@@ -174,16 +173,16 @@ absl::Status WatchCache::Watch() {
   std::string query = absl::StrCat("?watch=1&allowWatchBookmarks=true&timeoutSeconds=",
                                    absl::ToInt64Seconds(options_.watch_timeout));
   if (!options_.label_selector.empty()) {
-    absl::StrAppend(&query, "&labelSelector=", QueryEscape(options_.label_selector));
+    absl::StrAppend(&query, "&labelSelector=", PercentEncode(options_.label_selector));
   }
   if (!options_.field_selector.empty()) {
-    absl::StrAppend(&query, "&fieldSelector=", QueryEscape(options_.field_selector));
+    absl::StrAppend(&query, "&fieldSelector=", PercentEncode(options_.field_selector));
   }
   http::StreamCancel cancel;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::CancelledError("stopping");
-    absl::StrAppend(&query, "&resourceVersion=", QueryEscape(resource_version_));
+    absl::StrAppend(&query, "&resourceVersion=", PercentEncode(resource_version_));
     cancel_ = &cancel;
     ++stats_.watches;
   }
@@ -242,7 +241,7 @@ void WatchCache::Run() {
         }
         ++failures;
         logger_->warn("list {}: {}; retrying", options_.path, s);
-        if (!Backoff(failures)) return;
+        if (!SleepBackoff(failures)) return;
         continue;
       }
       need_list = false;
@@ -279,7 +278,7 @@ void WatchCache::Run() {
       logger_->warn("watch {}: {}; listing again after backoff", options_.path, s);
       need_list = true;
     }
-    if (!Backoff(failures)) return;
+    if (!SleepBackoff(failures)) return;
   }
 }
 

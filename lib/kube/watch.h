@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "lib/common/backoff.h"
 #include "lib/http/http_client.h"
 #include "lib/kube/kube_client.h"
 #include "nlohmann/json.hpp"
@@ -112,12 +113,13 @@ class WatchCache {
   absl::Status Watch();
   void Apply(const WatchEvent& event, bool& changed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sleeps for the backoff unless stopped; false when stopped.
-  bool Backoff(int failures);
+  bool SleepBackoff(int failures);
 
   KubeClient& client_;
   const WatchCacheOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
   std::function<void(const ObjectMap&)> on_change_;
+  Backoff backoff_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -55,7 +55,7 @@ class AwsAsgApi : public AsgApi {
 
 absl::StatusOr<std::unique_ptr<AsgApi>> NewAwsAsgApi(const AwsAsgApiOptions& options,
                                                      spdlog::logger& logger) {
-  aws::Clock& clock = options.clock != nullptr ? *options.clock : aws::RealClock();
+  Clock& clock = options.clock != nullptr ? *options.clock : RealClock();
   auto credentials = aws::NewDefaultCredentialsChain(
       {.env = options.env, .region = options.region}, clock, &logger);
   aws::QueryClientOptions asg_options{

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "lib/aws/environment.h"
 #include "lib/aws/query_client.h"
+#include "lib/common/clock.h"
 #include "plugins/aws_asg/asg_api.h"
 
 namespace spdlog {
@@ -28,7 +29,7 @@ struct AwsAsgApiOptions {
   // Throttling and 5xx retries: default 5 attempts, 100 ms base, 5 s cap.
   aws::RetryOptions retry;
   // Default: the wall clock. Not owned.
-  aws::Clock* clock = nullptr;
+  Clock* clock = nullptr;
 };
 
 // InvalidArgument for a bad endpoint URL or CA bundle. Credentials are

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
@@ -115,20 +114,118 @@ std::string DrainResult::Summary() const {
 
 // ---- Drainer ----
 
+namespace {
+
+// Where a pod to remove stands.
+enum class PodState {
+  kPending,      // to evict (or delete)
+  kTerminating,  // accepted; waiting until it is gone
+  kGone,
+  kFailed,  // refused for good
+};
+
+// How a pod was removed.
+enum class Removal { kNone, kEvicted, kDeleted, kForceDeleted };
+
+struct PodWork {
+  PodInfo pod;
+  PodState state = PodState::kPending;
+  absl::Time next = absl::InfinitePast();  // not before this
+  bool use_delete = false;                 // DELETE rather than the eviction subresource
+  bool critical = false;                   // waits for the application pods
+  bool force_deleted = false;
+  Removal how = Removal::kNone;
+  std::string reason;     // why it is still there
+  bool reported = false;  // its gone/failed state is logged
+};
+
+bool Outstanding(const PodWork& p) {
+  return p.state == PodState::kPending || p.state == PodState::kTerminating;
+}
+
+// Whether any pod is still to remove, and any application (non-critical) one.
+struct Progress {
+  bool active = false;
+  bool apps_left = false;
+};
+
+Progress ProgressOf(const std::vector<PodWork>& pods) {
+  Progress p;
+  for (const auto& pod : pods) {
+    if (!Outstanding(pod)) continue;
+    p.active = true;
+    if (!pod.critical) p.apps_left = true;
+  }
+  return p;
+}
+
+// Asks to remove a pending pod: eviction, DELETE where eviction is not
+// served, DELETE with grace 0 when `force`.
+void RemovePod(KubeApi& api, PodWork& p, const DrainOptions& options, absl::Time now, bool force) {
+  const std::optional<int64_t> grace =
+      force ? std::optional<int64_t>(0) : options.grace_period_seconds;
+  const absl::Status s =
+      (p.use_delete || force) ? api.DeletePod(p.pod, grace) : api.EvictPod(p.pod, grace);
+  if (s.ok()) {
+    p.state = PodState::kTerminating;
+    p.next = now;  // check at once, then every poll_interval
+    p.how = force ? Removal::kForceDeleted : (p.use_delete ? Removal::kDeleted : Removal::kEvicted);
+    p.force_deleted = force;
+    p.reason = "terminating";
+    return;
+  }
+  if (absl::IsNotFound(s) && !p.use_delete && !force) {
+    // Gone, or the eviction subresource is not served: look.
+    auto cur = api.GetPod(p.pod.ns, p.pod.name);
+    if (cur.ok() && cur->uid == p.pod.uid) {
+      p.use_delete = true;  // fall back to DELETE
+      p.next = now;
+      return;
+    }
+  }
+  if (absl::IsNotFound(s) || absl::IsAborted(s)) {
+    // Gone already, or replaced by a pod with a new UID.
+    p.state = PodState::kGone;
+    return;
+  }
+  if (absl::IsFailedPrecondition(s) && !p.use_delete && !force) {
+    // The server refuses the eviction for good (KubeApi::EvictPod).
+    p.state = PodState::kFailed;
+    p.reason = absl::StrCat("eviction refused: ", s.message());
+    return;
+  }
+  p.reason = absl::IsResourceExhausted(s)
+                 ? absl::StrCat("blocked by a PodDisruptionBudget: ", s.message())
+                 : std::string(s.message());
+  p.next = now + options.retry_interval;
+}
+
+// Looks whether a terminating pod is gone; near the deadline, deletes it
+// with grace 0 first.
+void CheckGone(KubeApi& api, PodWork& p, const DrainOptions& options, absl::Time now, bool near) {
+  if (near && !p.force_deleted) {
+    // Still terminating this close to the deadline: the node takes it
+    // anyway, so do not let its grace period outlast the notice.
+    absl::Status s = api.DeletePod(p.pod, 0);
+    p.force_deleted = true;
+    if (absl::IsNotFound(s) || absl::IsAborted(s)) {
+      p.state = PodState::kGone;
+      return;
+    }
+  }
+  auto cur = api.GetPod(p.pod.ns, p.pod.name);
+  if (absl::IsNotFound(cur.status()) || (cur.ok() && cur->uid != p.pod.uid)) {
+    p.state = PodState::kGone;
+    return;
+  }
+  p.reason = cur.ok() ? "still terminating" : std::string(cur.status().message());
+  p.next = now + options.poll_interval;
+}
+
+}  // namespace
+
 struct Drainer::Work {
-  enum State { kPending, kWaiting, kGone, kFailed };
-  struct Pod {
-    PodInfo pod;
-    State state = kPending;
-    absl::Time next = absl::InfinitePast();
-    bool use_delete = false;
-    bool blocked = false;
-    bool critical = false;
-    bool force_deleted = false;
-    std::string how;  // "evicted", "deleted", "force-deleted"
-    std::string reason;
-  };
-  std::vector<Pod> pods;
+  std::vector<PodWork> pods;
   bool eviction_supported = true;
 };
 
@@ -208,42 +305,19 @@ absl::StatusOr<DrainResult> Drainer::Drain(
   DrainResult result;
   result.node = node_name;
   result.dry_run = options.dry_run;
-  barrier_.Announce(node_name);
-  bool announced = true;
-  auto release = [&] {
-    if (announced) barrier_.Done(node_name);
-    announced = false;
+  auto done = [&]() -> absl::StatusOr<DrainResult> {
+    result.took = clock_.Now() - start;
+    return std::move(result);
   };
-  struct Guard {
-    std::function<void()> f;
-    ~Guard() { f(); }
-  } guard{release};
 
-  HT_ASSIGN_OR_RETURN(NodeInfo node, api_.GetNode(node_name));
-  const bool was_cordoned = node.unschedulable;
-  if (!node.unschedulable && !options.dry_run) {
-    absl::Status s = api_.SetUnschedulable(node_name, true);
-    if (!s.ok()) return s;
-    result.cordoned_now = true;
-    if (on_cordoned) on_cordoned(clock_.Now());
-    logger_.info("node={} cordoned", node_name);
-  }
-  if (options.taint && !options.dry_run) {
-    HT_RETURN_IF_ERROR(api_.AddTaint(node_name, *options.taint));
-  }
-  release();  // this node is cordoned: others may evict now
-  if (options.record_event && !options.dry_run && !was_cordoned) {
-    absl::Status s = api_.RecordNodeEvent(node, "Warning", options.event_reason,
-                                          options.event_message);
-    if (!s.ok()) logger_.warn("node={} cannot record event: {}", node_name, s);
-  }
+  HT_ASSIGN_OR_RETURN(const NodeInfo node, Cordon(node_name, options, on_cordoned, &result));
+  const bool was_cordoned = node.unschedulable;  // before this drain
+  if (options.record_event && !options.dry_run && !was_cordoned) RecordDrainEvent(node, options);
   if (options.cordon_only) {
     result.cordon_only = true;
     result.complete = true;
-    result.took = clock_.Now() - start;
-    return result;
+    return done();
   }
-
   HT_ASSIGN_OR_RETURN(std::vector<PodInfo> pods,
                       api_.ListPodsOnNode(node_name, options.pod_selector));
   std::vector<PodInfo> to_evict;
@@ -251,16 +325,58 @@ absl::StatusOr<DrainResult> Drainer::Drain(
   if (options.dry_run) {
     for (const auto& p : to_evict) result.would_evict.push_back(p.Key());
     result.complete = true;
-    result.took = clock_.Now() - start;
-    return result;
+    return done();
   }
   if (to_evict.empty()) {
     result.complete = true;
     result.already_drained = was_cordoned;
-    result.took = clock_.Now() - start;
-    return result;
+    return done();
   }
-  // Mass interruption: let the other doomed nodes' cordons land first.
+  HoldForCordons(node_name, options, deadline);
+  Work work;
+  HT_ASSIGN_OR_RETURN(work.eviction_supported, api_.EvictionSupported());
+  for (auto& p : to_evict) {
+    const bool critical = options.evict_critical_last && IsCriticalPod(p);
+    work.pods.push_back(
+        {.pod = std::move(p), .use_delete = !work.eviction_supported, .critical = critical});
+  }
+  Evict(work, options, deadline, cancelled, &result);
+  Tally(work, &result);
+  return done();
+}
+
+absl::StatusOr<NodeInfo> Drainer::Cordon(
+    const std::string& node_name, const DrainOptions& options,
+    const std::function<void(absl::Time cordoned_at)>& on_cordoned, DrainResult* result) {
+  // Announced until cordoned (or failed): other drains wait before evicting.
+  barrier_.Announce(node_name);
+  struct Release {
+    CordonBarrier& barrier;
+    const std::string& node;
+    ~Release() { barrier.Done(node); }
+  } release{barrier_, node_name};
+  HT_ASSIGN_OR_RETURN(NodeInfo node, api_.GetNode(node_name));
+  if (!node.unschedulable && !options.dry_run) {
+    HT_RETURN_IF_ERROR(api_.SetUnschedulable(node_name, true));
+    result->cordoned_now = true;
+    if (on_cordoned) on_cordoned(clock_.Now());
+    logger_.info("node={} cordoned", node_name);
+  }
+  if (options.taint && !options.dry_run) {
+    HT_RETURN_IF_ERROR(api_.AddTaint(node_name, *options.taint));
+  }
+  return node;
+}
+
+void Drainer::RecordDrainEvent(const NodeInfo& node, const DrainOptions& options) {
+  absl::Status s =
+      api_.RecordNodeEvent(node, "Warning", options.event_reason, options.event_message);
+  if (!s.ok()) logger_.warn("node={} cannot record event: {}", node.name, s);
+}
+
+// Mass interruption: lets the other doomed nodes' cordons land first.
+void Drainer::HoldForCordons(const std::string& node_name, const DrainOptions& options,
+                             absl::Time deadline) {
   if (options.cordon_hold > absl::ZeroDuration()) {
     clock_.SleepUntil(std::min(clock_.Now() + options.cordon_hold, deadline));
   }
@@ -270,160 +386,99 @@ absl::StatusOr<DrainResult> Drainer::Drain(
     logger_.warn("node={} evicting although doomed nodes are not cordoned yet: {}", node_name,
                  absl::StrJoin(uncordoned, ", "));
   }
+}
 
-  Work work;
-  HT_ASSIGN_OR_RETURN(work.eviction_supported, api_.EvictionSupported());
-  for (auto& p : to_evict) {
-    Work::Pod wp;
-    wp.critical = options.evict_critical_last && IsCriticalPod(p);
-    wp.use_delete = !work.eviction_supported;
-    wp.pod = std::move(p);
-    work.pods.push_back(std::move(wp));
-  }
-  Evict(work, options, deadline, cancelled, &result);
+void Drainer::Tally(const Work& work, DrainResult* result) {
   for (const auto& p : work.pods) {
-    if (p.how == "evicted") ++result.evicted;
-    if (p.how == "deleted") ++result.deleted;
-    if (p.force_deleted) ++result.force_deleted;
-    if (p.state != Work::kGone) result.remaining.push_back({p.pod.Key(), p.reason});
+    if (p.how == Removal::kEvicted) ++result->evicted;
+    if (p.how == Removal::kDeleted) ++result->deleted;
+    if (p.force_deleted) ++result->force_deleted;
+    if (p.state != PodState::kGone) result->remaining.push_back({p.pod.Key(), p.reason});
   }
-  result.complete = result.remaining.empty();
-  result.took = clock_.Now() - start;
-  return result;
+  result->complete = result->remaining.empty();
 }
 
 void Drainer::Evict(Work& work, const DrainOptions& options, absl::Time deadline,
                     const std::function<bool()>& cancelled, DrainResult* result) {
-  const std::string& node = result->node;
   // Bounded: each round either waits for a later time or makes progress.
   for (int round = 0; round < 1000000; ++round) {
     const absl::Time now = clock_.Now();
-    bool active = false;
-    bool apps_left = false;
-    for (const auto& p : work.pods) {
-      if (p.state == Work::kPending || p.state == Work::kWaiting) {
-        active = true;
-        if (!p.critical) apps_left = true;
-      }
-    }
-    if (!active) return;
+    const Progress progress = ProgressOf(work.pods);
+    if (!progress.active) return;
     if (cancelled()) {
       result->cancelled = true;
       for (auto& p : work.pods) {
-        if (p.state == Work::kPending || p.state == Work::kWaiting) p.reason = "drain cancelled";
+        if (Outstanding(p)) p.reason = "drain cancelled";
       }
       return;
     }
     if (now >= deadline) {
       for (auto& p : work.pods) {
-        if (p.state == Work::kPending && p.reason.empty()) p.reason = "not evicted before the deadline";
+        if (p.state == PodState::kPending && p.reason.empty()) {
+          p.reason = "not evicted before the deadline";
+        }
       }
       return;
     }
-    const bool near = options.force_delete_near_deadline &&
-                      deadline - now <= options.force_delete_margin;
-    const bool critical_open = !apps_left || near;
-
-    std::vector<std::function<void()>> tasks;
-    for (auto& p : work.pods) {
-      if (p.next > now) continue;
-      if (p.state == Work::kPending && (!p.critical || critical_open)) {
-        tasks.push_back([this, &p, &options, now, near] {
-          const bool force = near;
-          const std::optional<int64_t> grace =
-              force ? std::optional<int64_t>(0) : options.grace_period_seconds;
-          absl::Status s = (p.use_delete || force) ? api_.DeletePod(p.pod, grace)
-                                                   : api_.EvictPod(p.pod, grace);
-          if (s.ok()) {
-            p.state = Work::kWaiting;
-            p.next = now;  // check at once, then every poll_interval
-            p.how = force ? "force-deleted" : (p.use_delete ? "deleted" : "evicted");
-            p.force_deleted = force;
-            p.reason = "terminating";
-            return;
-          }
-          if (absl::IsNotFound(s) && !p.use_delete && !force) {
-            // Gone, or the eviction subresource is not served: look.
-            auto cur = api_.GetPod(p.pod.ns, p.pod.name);
-            if (cur.ok() && cur->uid == p.pod.uid) {
-              p.use_delete = true;  // fall back to DELETE
-              p.next = now;
-              return;
-            }
-          }
-          if (absl::IsNotFound(s) || absl::IsAborted(s)) {
-            // Gone already, or replaced by a pod with a new UID.
-            p.state = Work::kGone;
-            return;
-          }
-          p.reason = std::string(s.message());
-          if (absl::IsResourceExhausted(s)) {
-            p.blocked = true;
-            p.reason = absl::StrCat("blocked by a PodDisruptionBudget: ", s.message());
-          } else if (absl::IsInternal(s) && absl::StrContains(s.message(), "more than one")) {
-            p.state = Work::kFailed;
-            p.reason = absl::StrCat("eviction refused: ", s.message());
-            return;
-          }
-          p.next = now + options.retry_interval;
-        });
-      } else if (p.state == Work::kWaiting) {
-        tasks.push_back([this, &p, &options, now, near] {
-          if (near && !p.force_deleted) {
-            // Still terminating this close to the deadline: the node takes it
-            // anyway, so do not let its grace period outlast the notice.
-            absl::Status s = api_.DeletePod(p.pod, 0);
-            p.force_deleted = true;
-            if (absl::IsNotFound(s) || absl::IsAborted(s)) {
-              p.state = Work::kGone;
-              return;
-            }
-          }
-          auto cur = api_.GetPod(p.pod.ns, p.pod.name);
-          if (absl::IsNotFound(cur.status()) || (cur.ok() && cur->uid != p.pod.uid)) {
-            p.state = Work::kGone;
-            return;
-          }
-          p.reason = cur.ok() ? "still terminating" : std::string(cur.status().message());
-          p.next = now + options.poll_interval;
-        });
-      }
-    }
-    logger_.debug("node={} round {}: {} calls", node, round, tasks.size());
+    const bool near =
+        options.force_delete_near_deadline && deadline - now <= options.force_delete_margin;
+    std::vector<std::function<void()>> tasks =
+        RoundCalls(work, options, now, near, /*critical_open=*/!progress.apps_left || near);
+    logger_.debug("node={} round {}: {} calls", result->node, round, tasks.size());
     RunAll(tasks);
-    for (auto& p : work.pods) {
-      if (p.state == Work::kGone && p.reason != "gone") {
-        logger_.debug("node={} pod={} gone", node, p.pod.Key());
-        p.reason = "gone";
-      }
-      if (p.state == Work::kFailed && !p.reason.empty() && p.how != "failed") {
-        logger_.warn("node={} pod={} {}", node, p.pod.Key(), p.reason);
-        p.how = "failed";
-      }
-    }
-    // Sleep until the next thing is due.
-    absl::Time wake = deadline;
-    bool apps_left_now = false;
-    bool active_now = false;
-    for (const auto& p : work.pods) {
-      if (p.state == Work::kPending || p.state == Work::kWaiting) {
-        active_now = true;
-        if (!p.critical) apps_left_now = true;
-      }
-    }
-    if (!active_now) return;
-    for (const auto& p : work.pods) {
-      if (p.state == Work::kWaiting ||
-          (p.state == Work::kPending && (!p.critical || !apps_left_now || near))) {
-        wake = std::min(wake, p.next);
-      }
-    }
-    if (options.force_delete_near_deadline && !near) {
-      wake = std::min(wake, deadline - options.force_delete_margin);
-    }
-    const absl::Time after = clock_.Now();
-    if (wake > after) clock_.SleepUntil(wake);
+    LogTransitions(work, result->node);
+    if (!ProgressOf(work.pods).active) return;
+    const absl::Time wake = NextWake(work, options, deadline, near);
+    if (wake > clock_.Now()) clock_.SleepUntil(wake);
   }
+}
+
+// The API calls due this round: remove pending pods (critical ones only once
+// `critical_open`), look whether terminating ones are gone.
+std::vector<std::function<void()>> Drainer::RoundCalls(Work& work, const DrainOptions& options,
+                                                       absl::Time now, bool near,
+                                                       bool critical_open) {
+  std::vector<std::function<void()>> tasks;
+  for (auto& p : work.pods) {
+    if (p.next > now) continue;
+    if (p.state == PodState::kPending && (!p.critical || critical_open)) {
+      tasks.push_back([this, &p, &options, now, near] { RemovePod(api_, p, options, now, near); });
+    } else if (p.state == PodState::kTerminating) {
+      tasks.push_back([this, &p, &options, now, near] { CheckGone(api_, p, options, now, near); });
+    }
+  }
+  return tasks;
+}
+
+void Drainer::LogTransitions(Work& work, const std::string& node) {
+  for (auto& p : work.pods) {
+    if (p.reported) continue;
+    if (p.state == PodState::kGone) {
+      logger_.debug("node={} pod={} gone", node, p.pod.Key());
+      p.reported = true;
+    } else if (p.state == PodState::kFailed && !p.reason.empty()) {
+      logger_.warn("node={} pod={} {}", node, p.pod.Key(), p.reason);
+      p.reported = true;
+    }
+  }
+}
+
+// When the next thing is due: a pod's next call, the force-delete margin,
+// or the deadline.
+absl::Time Drainer::NextWake(const Work& work, const DrainOptions& options, absl::Time deadline,
+                             bool near) {
+  const bool apps_left = ProgressOf(work.pods).apps_left;
+  absl::Time wake = deadline;
+  for (const auto& p : work.pods) {
+    if (p.state == PodState::kTerminating ||
+        (p.state == PodState::kPending && (!p.critical || !apps_left || near))) {
+      wake = std::min(wake, p.next);
+    }
+  }
+  if (options.force_delete_near_deadline && !near) {
+    wake = std::min(wake, deadline - options.force_delete_margin);
+  }
+  return wake;
 }
 
 absl::StatusOr<std::string> Drainer::Uncordon(const std::string& node_name,

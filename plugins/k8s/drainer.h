@@ -16,8 +16,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "lib/common/clock.h"
 #include "lib/common/thread_pool.h"
-#include "plugins/k8s/clock.h"
 #include "plugins/k8s/kube_api.h"
 
 namespace spdlog {
@@ -149,8 +149,22 @@ class Drainer {
   absl::Status Classify(const NodeInfo& node, const std::vector<PodInfo>& pods,
                         const DrainOptions& options, std::vector<PodInfo>* to_evict,
                         DrainResult* result);
+  // The steps of Drain(), in order.
+  absl::StatusOr<NodeInfo> Cordon(const std::string& node, const DrainOptions& options,
+                                  const std::function<void(absl::Time)>& on_cordoned,
+                                  DrainResult* result);
+  void RecordDrainEvent(const NodeInfo& node, const DrainOptions& options);
+  void HoldForCordons(const std::string& node, const DrainOptions& options, absl::Time deadline);
+  // Rounds of API calls until every pod is gone or failed, the deadline, or
+  // cancellation.
   void Evict(Work& work, const DrainOptions& options, absl::Time deadline,
              const std::function<bool()>& cancelled, DrainResult* result);
+  std::vector<std::function<void()>> RoundCalls(Work& work, const DrainOptions& options,
+                                                absl::Time now, bool near, bool critical_open);
+  void LogTransitions(Work& work, const std::string& node);
+  absl::Time NextWake(const Work& work, const DrainOptions& options, absl::Time deadline,
+                      bool near);
+  void Tally(const Work& work, DrainResult* result);
 
   KubeApi& api_;
   Clock& clock_;

@@ -24,7 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/kube/kube_client.h"
-#include "plugins/k8s/clock.h"
+#include "lib/common/clock.h"
 #include "plugins/k8s/drainer.h"
 #include "plugins/k8s/kube_api.h"
 #include "plugins/sdk/plugin.h"

@@ -73,8 +73,9 @@ class KubeApi {
   virtual absl::StatusOr<bool> EvictionSupported() = 0;
   // Evicts the pod (only the pod with that UID). OK: accepted. NotFound: the
   // pod is gone, or the subresource is not served. ResourceExhausted: a
-  // disruption budget refuses (the message says which). Internal: the server
-  // refuses for good (several budgets). Aborted: the UID no longer matches.
+  // disruption budget refuses (the message says which). FailedPrecondition:
+  // the server refuses for good (several budgets; also any 4xx the API maps
+  // to it). Aborted: the UID no longer matches.
   // grace: nullopt for the pod's own period.
   virtual absl::Status EvictPod(const PodInfo& pod, std::optional<int64_t> grace_seconds) = 0;
   // Deletes the pod (bypasses budgets), only the pod with that UID.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/common/status_macros.h"
 #include "lib/kube/kube_error.h"
@@ -203,6 +204,15 @@ absl::Status KubeHttpApi::EvictPod(const PodInfo& pod, std::optional<int64_t> gr
     auto e = kube::GetKubeError(s);
     if (e && !e->cause_message.empty()) return absl::ResourceExhaustedError(e->cause_message);
     if (e && !e->message.empty()) return absl::ResourceExhaustedError(e->message);
+  }
+  if (absl::IsInternal(s)) {
+    // The API server refuses a pod with several budgets with a 500 that only
+    // its message tells apart (kubernetes pkg/registry/core/pod/storage/
+    // eviction.go); it will not heal, so it gets the contract's code.
+    auto e = kube::GetKubeError(s);
+    if (e && absl::StrContains(e->message, "more than one PodDisruptionBudget")) {
+      return absl::FailedPreconditionError(s.message());
+    }
   }
   return s;
 }

@@ -27,7 +27,7 @@ ABSL_FLAG(int, api_parallelism, 32, "Kubernetes API calls in flight at once per 
 int main(int argc, char** argv) {
   using namespace hollowtrees;
   std::unique_ptr<k8s::KubeconfigClusterApis> apis;
-  // PluginMain accepts dashed flags (--kubeconfig-dir) as DESIGN.md spells them.
+  // PluginMain accepts dashed flags (--kubeconfig-dir) as the docs spell them.
   return plugin::PluginMain(
       argc, argv,
       {.name = "ht-k8s-action-plugin",
@@ -50,6 +50,6 @@ int main(int argc, char** argv) {
         options.defaults.timeout = absl::GetFlag(FLAGS_drain_timeout);
         options.defaults.cordon_hold = absl::GetFlag(FLAGS_cordon_hold);
         options.parallelism = absl::GetFlag(FLAGS_api_parallelism);
-        return std::make_unique<k8s::K8sPlugin>(options, *apis, k8s::RealClock(), logger);
+        return std::make_unique<k8s::K8sPlugin>(options, *apis, RealClock(), logger);
       });
 }

@@ -24,6 +24,7 @@ namespace {
 
 using ::hollowtrees::testing::CallRecord;
 using ::hollowtrees::testing::IsOk;
+using ::hollowtrees::testing::PostSpotNotices;
 using ::hollowtrees::testing::ReadCallRecords;
 using ::hollowtrees::testing::RecordingPlugin;
 using ::hollowtrees::testing::RunningEngine;
@@ -108,6 +109,46 @@ TEST(EngineCrashTest, NothingAcknowledgedIsLostAcrossSigkills) {
   RecordProperty("redeliveries", redeliveries);
   std::printf("crash test: %d cycles, %zu alerts acknowledged, %d redelivered calls\n", kCycles,
               acked.size(), redeliveries);
+}
+
+TEST(EngineDataDirTest, ASecondEngineOnTheSameDataDirRefusesToStartAndNamesTheFirst) {
+  const std::string dir = hollowtrees::testing::MakeTempDir("ht-datadir");
+  ASSERT_OK_AND_ASSIGN(RecordingPlugin p1, StartRecordingPlugin("p1", dir + "/p1.jsonl"));
+  ASSERT_THAT(WriteEngineConfig(dir, {&p1}, ", timeout: 5s", R"(rules:
+  - name: drain
+    event_type: prometheus.server.alert.SpotTerminationNotice
+    group_by: [instance_id]
+    action_plugins: [p1]
+)"),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(RunningEngine first, StartEngine(dir));
+
+  // The same configuration, so the same data_dir (a copy-pasted unit).
+  const absl::Time started = absl::Now();
+  auto second = Subprocess::Start({hollowtrees::testing::BinaryPath("hollowtrees"), "--config",
+                                   dir + "/rules.yaml", "--listen", "127.0.0.1:0"});
+  ASSERT_THAT(second, IsOk());
+  auto code = (*second)->Wait(absl::Seconds(10));
+  ASSERT_THAT(code, IsOk()) << "the second engine did not give up: " << (*second)->Output();
+  EXPECT_NE(*code, 0);
+  EXPECT_LT(absl::Now() - started, absl::Seconds(5));
+  EXPECT_THAT((*second)->Output(),
+              ::testing::AllOf(::testing::HasSubstr(dir + "/data"),
+                               ::testing::HasSubstr(absl::StrCat("pid ", first.process->pid())),
+                               ::testing::HasSubstr("one engine per data_dir")));
+
+  // The first is not disturbed: it still takes an alert and calls the plugin.
+  auto client = http::NewHttpClient({.base_url = absl::StrCat("http://127.0.0.1:", first.port),
+                                     .timeout = absl::Seconds(5)});
+  ASSERT_THAT(client, IsOk());
+  ASSERT_OK_AND_ASSIGN(bool acked, PostSpotNotices(**client, {"i-first"}));
+  EXPECT_TRUE(acked);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (ReadCallRecords(p1.record_file).empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_THAT(ReadCallRecords(p1.record_file), ::testing::SizeIs(1));
+  EXPECT_EQ(first.process->Stop(), 0);
 }
 
 TEST(EngineShutdownTest, SigtermLetsTheCallInFlightFinishRecordsItAndExitsZero) {

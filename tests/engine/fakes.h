@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/dispatch/plugin_client.h"
 #include "engine/dispatch/scheduler.h"
+#include "lib/common/clock.h"
 
 namespace hollowtrees::engine::testing {
 
@@ -19,17 +20,14 @@ namespace hollowtrees::engine::testing {
 // moves the clock and runs the timers that fall due, in time order.
 class FakeScheduler : public Scheduler {
  public:
-  absl::Time Now() override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
+  FakeClock& clock() override { return clock_; }
   void Post(std::function<void()> fn) override {
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(fn));
   }
   void PostAfter(absl::Duration delay, std::function<void()> fn) override {
     absl::MutexLock lock(&mu_);
-    timers_.emplace(std::make_pair(now_ + delay, seq_++), std::move(fn));
+    timers_.emplace(std::make_pair(clock_.Now() + delay, seq_++), std::move(fn));
   }
   size_t QueueDepth() override {
     absl::MutexLock lock(&mu_);
@@ -58,10 +56,10 @@ class FakeScheduler : public Scheduler {
       {
         absl::MutexLock lock(&mu_);
         if (timers_.empty() || timers_.begin()->first.first > end) {
-          now_ = end;
+          clock_.Set(end);
           break;
         }
-        now_ = timers_.begin()->first.first;
+        clock_.Set(timers_.begin()->first.first);
         fn = std::move(timers_.begin()->second);
         timers_.erase(timers_.begin());
       }
@@ -79,7 +77,7 @@ class FakeScheduler : public Scheduler {
 
  private:
   absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  FakeClock clock_{absl::FromUnixSeconds(1700000000)};
   std::deque<std::function<void()>> queue_;
   std::map<std::pair<absl::Time, uint64_t>, std::function<void()>> timers_;
   uint64_t seq_ = 0;

@@ -6,7 +6,7 @@
 #include "engine/intake/cloudevents.h"
 #include "engine/rules/config.h"
 #include "engine/http/jwt.h"
-#include "engine/event/rfc3339.h"
+#include "lib/common/rfc3339.h"
 #include "engine/rules/ruleset.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -4,7 +4,7 @@
 #include "engine/dispatch/dispatcher.h"
 #include "engine/intake/intake.h"
 #include "engine/rules/matcher.h"
-#include "engine/event/rfc3339.h"
+#include "lib/common/rfc3339.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

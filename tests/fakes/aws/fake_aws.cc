@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -14,13 +15,13 @@
 #include "absl/strings/str_split.h"
 #include "lib/aws/query_client.h"
 #include "lib/aws/sigv4.h"
+#include "lib/common/rfc3339.h"
 #include "lib/http/server_util.h"
 #include "pugixml.hpp"
 
 namespace hollowtrees::testing {
 namespace {
 
-using aws::FormatIsoTime;
 
 constexpr char kAsgNs[] = "http://autoscaling.amazonaws.com/doc/2011-01-01/";
 constexpr char kEc2Ns[] = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -493,11 +494,11 @@ bool FakeAws::Impl::DetachInstances(Ctx& c, pugi::xml_node result, Fault* f) {
     Add(a, "AutoScalingGroupName", g.name);
     Add(a, "Description", absl::StrCat("Detaching EC2 instance: ", id));
     Add(a, "Cause",
-        absl::StrCat("At ", FormatIsoTime(absl::Now()), " instance ", id,
+        absl::StrCat("At ", FormatRfc3339(absl::Now(), Rfc3339Fraction::kNone), " instance ", id,
                      " was detached in response to a user request",
                      decrement ? ", shrinking the capacity from " : ".",
                      decrement ? absl::StrCat(g.desired + 1, " to ", g.desired, ".") : ""));
-    Add(a, "StartTime", FormatIsoTime(absl::Now()));
+    Add(a, "StartTime", FormatRfc3339(absl::Now(), Rfc3339Fraction::kNone));
     Add(a, "StatusCode", "InProgress");
     Add(a, "Progress", "50");
     Add(a, "Details", absl::StrCat("{\"Availability Zone\":\"", i.az, "\"}"));
@@ -735,7 +736,7 @@ bool FakeAws::Impl::AssumeRoleWithWebIdentity(Ctx& c, pugi::xml_node result, Fau
   pugi::xml_node cr = result.append_child("Credentials");
   Add(cr, "SessionToken", ic.token);
   Add(cr, "SecretAccessKey", ic.secret);
-  Add(cr, "Expiration", FormatIsoTime(ic.expiration));
+  Add(cr, "Expiration", FormatRfc3339(ic.expiration, Rfc3339Fraction::kNone));
   Add(cr, "AccessKeyId", akid);
   Add(result, "Provider", "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/FAKE");
   return true;

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "lib/aws/credentials.h"
 #include "lib/aws/query_client.h"
+#include "lib/common/clock.h"
 #include "nlohmann/json.hpp"
 #include "tests/fakes/aws/fake_aws.h"
 #include "tests/testing/status_matchers.h"
@@ -185,7 +186,7 @@ TEST(FakeAwsValidationTest, RejectsWhatAwsRejects) {
                                           .secret_access_key = "fakeSecretKeyForTestsOnly/EXAMPLEKEY"});
   auto client = [&](const std::string& service, const std::string& version,
                     const std::string& region = "us-east-1",
-                    aws::Clock& clock = aws::RealClock()) {
+                    Clock& clock = RealClock()) {
     auto c = aws::QueryClient::Create({.endpoint = fake->endpoint(), .region = region,
                                        .service = service, .version = version,
                                        .retry = {.max_attempts = 1}},
@@ -224,7 +225,7 @@ TEST(FakeAwsValidationTest, RejectsWhatAwsRejects) {
          "MissingParameter", 400, "WebIdentityToken");
   expect(client("autoscaling", "2011-01-01", "eu-west-1")->Call("DescribeAutoScalingGroups", {}),
          "SignatureDoesNotMatch", 403, "scoped to a valid region");
-  aws::ManualClock late(absl::Now() - absl::Minutes(20));
+  FakeClock late(absl::Now() - absl::Minutes(20));
   expect(client("autoscaling", "2011-01-01", "us-east-1", late)->Call("DescribeAutoScalingGroups", {}),
          "SignatureDoesNotMatch", 403, "Signature expired");
   // Nothing of the above changed the state.

@@ -20,6 +20,8 @@
 #include "lib/aws/query_client.h"
 #include "lib/aws/region.h"
 #include "lib/aws/sigv4.h"
+#include "lib/common/clock.h"
+#include "lib/common/url.h"
 #include "nlohmann/json.hpp"
 #include "tests/fakes/aws/fake_aws.h"
 #include "tests/fakes/imds/fake_imds.h"
@@ -195,10 +197,10 @@ TEST(SigV4Test, AmzDates) {
 }
 
 TEST(SigV4Test, UriEncoding) {
-  EXPECT_EQ(UriEncode("a b/c~*"), "a%20b%2Fc~%2A");
-  EXPECT_EQ(UriEncode("a b/c", /*encode_slash=*/false), "a%20b/c");
-  EXPECT_EQ(UriDecode("a%20b%2fc%zz"), "a b/c%zz");
-  EXPECT_EQ(UriDecode("a+b", true), "a b");
+  EXPECT_EQ(PercentEncode("a b/c~*"), "a%20b%2Fc~%2A");
+  EXPECT_EQ(PercentEncode("a b/c", Slash::kKeep), "a%20b/c");
+  EXPECT_EQ(PercentDecode("a%20b%2fc%zz"), "a b/c%zz");
+  EXPECT_EQ(PercentDecode("a+b", Plus::kSpace), "a b");
   EXPECT_EQ(FormEncode({{"InstanceIds.member.1", "i-1"}, {"X", "a b&c"}}),
             "InstanceIds.member.1=i-1&X=a%20b%26c");
   EXPECT_EQ(FormDecode("A=1&B=a+b%26c&C"),
@@ -485,7 +487,7 @@ TEST(CredentialsTest, CachingRefreshesBeforeExpiry) {
     int fetches = 0;
     bool fail = false;
   };
-  ManualClock clock(absl::FromUnixSeconds(1700000000));
+  FakeClock clock(absl::FromUnixSeconds(1700000000));
   auto owned = std::make_unique<Counting>(clock);
   Counting* base = owned.get();
   auto p = NewCachingCredentials(std::move(owned), clock, absl::Minutes(5));
@@ -600,7 +602,7 @@ TEST(QueryClientTest, ParsesBothErrorShapes) {
 }
 
 TEST_F(FakeAwsTest, RetriesThrottlingWithCappedJitteredBackoff) {
-  ManualClock clock(absl::Now());
+  FakeClock clock(absl::Now());
   auto creds = Static();
   auto client = Client("autoscaling", creds.get(), clock, /*attempts=*/5);
   fake_->InjectError("DescribeAutoScalingGroups", "Throttling", 400, 3, "Rate exceeded");
@@ -617,7 +619,7 @@ TEST_F(FakeAwsTest, RetriesThrottlingWithCappedJitteredBackoff) {
 }
 
 TEST_F(FakeAwsTest, GivesUpAfterMaxAttemptsAndOnDeadline) {
-  ManualClock clock(absl::Now());
+  FakeClock clock(absl::Now());
   auto creds = Static();
   auto ec2 = Client("ec2", creds.get(), clock, /*attempts=*/3);
   fake_->InjectError("DescribeInstances", "RequestLimitExceeded", 503, 100, "Request limit exceeded.");
@@ -634,7 +636,7 @@ TEST_F(FakeAwsTest, GivesUpAfterMaxAttemptsAndOnDeadline) {
 }
 
 TEST_F(FakeAwsTest, ServerErrorsAreRetriedValidationErrorsAreNot) {
-  ManualClock clock(absl::Now());
+  FakeClock clock(absl::Now());
   auto creds = Static();
   auto client = Client("autoscaling", creds.get(), clock);
   AutoScalingClient api(*client);

@@ -210,9 +210,9 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
                       .command = script,
                       .env = {{"COUNT_FILE", dir + "/count"}, {"INFO_FILE", dir + "/info"}},
                       .provide_cluster_info = true};
-  absl::Time now = absl::FromCivil(absl::CivilSecond(2029, 12, 31, 23, 0, 0), absl::UTCTimeZone());
+  FakeClock clock(absl::FromCivil(absl::CivilSecond(2029, 12, 31, 23, 0, 0), absl::UTCTimeZone()));
   CredentialsOptions o;
-  o.now = [&now] { return now; };
+  o.clock = &clock;
   ASSERT_OK_AND_ASSIGN(auto creds, NewCredentials(c, o));
   EXPECT_EQ(*creds->Authorization(), "Bearer tok-1");
   EXPECT_EQ(*creds->Authorization(), "Bearer tok-1");
@@ -220,7 +220,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
   EXPECT_EQ(info["kind"], "ExecCredential");
   EXPECT_EQ(info["spec"]["interactive"], false);
   EXPECT_EQ(info["spec"]["cluster"]["server"], "https://k.example");
-  now += absl::Hours(2);  // past the expiry: run again
+  clock.Advance(absl::Hours(2));  // past the expiry: run again
   EXPECT_EQ(*creds->Authorization(), "Bearer tok-2");
   EXPECT_TRUE(creds->Invalidate());  // a 401: run again
   EXPECT_EQ(*creds->Authorization(), "Bearer tok-3");

@@ -53,7 +53,7 @@ class DrainerTest : public ::testing::Test {
 
   absl::Duration Elapsed() { return clock_.Now() - start_; }
 
-  SimulatedClock clock_;
+  FakeClock clock_;
   absl::Time start_ = clock_.Now();
   FakeKubeApi api_;
   CordonBarrier barrier_;

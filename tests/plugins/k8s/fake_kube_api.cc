@@ -242,7 +242,7 @@ absl::Status FakeKubeApi::EvictPod(const PodInfo& pod, std::optional<int64_t> gr
       if (match) matching.push_back(&b);
     }
     if (matching.size() > 1) {
-      return absl::InternalError(
+      return absl::FailedPreconditionError(
           "This pod has more than one PodDisruptionBudget, which the eviction subresource does "
           "not support.");
     }

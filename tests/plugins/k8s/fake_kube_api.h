@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "plugins/k8s/clock.h"
+#include "lib/common/clock.h"
 #include "plugins/k8s/kube_api.h"
 
 namespace hollowtrees::k8s {

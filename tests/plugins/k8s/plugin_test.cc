@@ -142,7 +142,7 @@ class PluginTest : public ::testing::Test {
     return plugin_->Handle(req, ctx);
   }
 
-  SimulatedClock clock_;
+  FakeClock clock_;
   FakeKubeApi api_;
   OneCluster apis_;
   K8sPluginOptions options_;

@@ -1,11 +1,11 @@
-#include "engine/event/rfc3339.h"
+#include "lib/common/rfc3339.h"
 
 #include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 
-namespace hollowtrees::engine {
+namespace hollowtrees {
 namespace {
 
 bool Digits(absl::string_view s, size_t pos, size_t n, int* out) {
@@ -86,9 +86,12 @@ absl::StatusOr<absl::Time> ParseRfc3339(absl::string_view s) {
   return absl::FromUnixSeconds(secs) + absl::Nanoseconds(nanos);
 }
 
-std::string FormatRfc3339(absl::Time t) {
+std::string FormatRfc3339(absl::Time t, Rfc3339Fraction fraction) {
+  const char* const slow_format = fraction == Rfc3339Fraction::kShortest ? "%Y-%m-%d%ET%H:%M:%E*SZ"
+                                  : fraction == Rfc3339Fraction::kMillis ? "%Y-%m-%d%ET%H:%M:%E3SZ"
+                                                                         : "%Y-%m-%d%ET%H:%M:%SZ";
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) {
-    return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+    return absl::FormatTime(slow_format, t, absl::UTCTimeZone());
   }
   // Civil from days (Howard Hinnant), without the time zone machinery.
   // Floored seconds and the nanoseconds past them: exact for any year
@@ -107,7 +110,7 @@ std::string FormatRfc3339(absl::Time t) {
   const unsigned day = doy - (153 * mp + 2) / 5 + 1;
   const unsigned month = mp < 10 ? mp + 3 : mp - 9;
   const int64_t year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2);
-  if (year < 0 || year > 9999) return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+  if (year < 0 || year > 9999) return absl::FormatTime(slow_format, t, absl::UTCTimeZone());
   char buf[40];
   auto put = [&buf](int at, int64_t v, int width) {
     for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
@@ -124,7 +127,11 @@ std::string FormatRfc3339(absl::Time t) {
   buf[16] = ':';
   put(17, rem % 60, 2);
   int n = 19;
-  if (nanos > 0) {
+  if (fraction == Rfc3339Fraction::kMillis) {
+    buf[n] = '.';
+    put(n + 1, nanos / 1000000, 3);  // truncated, as absl's %E3S
+    n += 4;
+  } else if (fraction == Rfc3339Fraction::kShortest && nanos > 0) {
     // Shortest fraction, as Go and absl's %E*S write it.
     buf[n] = '.';
     put(n + 1, nanos, 9);
@@ -135,4 +142,4 @@ std::string FormatRfc3339(absl::Time t) {
   return std::string(buf, n);
 }
 
-}  // namespace hollowtrees::engine
+}  // namespace hollowtrees
