@@ -1,16 +1,21 @@
-#include "lib/common/file.h"
 #include "lib/http/http_client.h"
 
 #include <httplib.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <atomic>
+#include <map>
+#include <thread>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "lib/common/file.h"
 #include "lib/common/status_macros.h"
 
 namespace hollowtrees::http {
@@ -52,6 +57,76 @@ absl::StatusOr<PkeyPtr> ParseKey(const std::string& pem) {
   if (key == nullptr) return absl::InvalidArgumentError("client key holds no PEM private key");
   return PkeyPtr(key);
 }
+
+// Ends requests that outlive their deadline. cpp-httplib's timeouts bound
+// each socket read and write, so a server that answers a byte at a time
+// restarts them with every byte and can hold a request for ever; only a
+// timer on the whole request bounds it. One thread per client, started on
+// the first request; each request registers its deadline and an interrupt
+// (ClientImpl::stop, which shuts the socket down and wakes the blocked
+// read) and removes them when it ends. The interrupt runs under the lock
+// that Remove takes, so it never runs after its request ended.
+class DeadlineWatchdog {
+ public:
+  ~DeadlineWatchdog() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      wake_.Signal();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  uint64_t Add(absl::Time deadline, std::function<void()> interrupt) {
+    absl::MutexLock lock(&mu_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+    const uint64_t id = ++next_id_;
+    queue_.emplace(std::make_pair(deadline, id), std::move(interrupt));
+    deadlines_[id] = deadline;
+    wake_.Signal();
+    return id;
+  }
+
+  // Forgets the request; true when its deadline passed and it was
+  // interrupted.
+  bool Remove(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    auto it = deadlines_.find(id);
+    if (it == deadlines_.end()) return fired_.erase(id) > 0;
+    queue_.erase(std::make_pair(it->second, id));
+    deadlines_.erase(it);
+    return false;
+  }
+
+ private:
+  void Loop() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      // Sleeps until the earliest deadline; Add and the destructor wake it
+      // to look again.
+      const absl::Time earliest =
+          queue_.empty() ? absl::InfiniteFuture() : queue_.begin()->first.first;
+      if (earliest > absl::Now()) wake_.WaitWithDeadline(&mu_, earliest);
+      const absl::Time now = absl::Now();
+      while (!queue_.empty() && queue_.begin()->first.first <= now) {
+        auto node = queue_.extract(queue_.begin());
+        const uint64_t id = node.key().second;
+        deadlines_.erase(id);
+        fired_.emplace(id);
+        node.mapped()();
+      }
+    }
+  }
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::pair<absl::Time, uint64_t>, std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> fired_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar wake_;
+  std::thread thread_;
+};
 
 class HttplibClient : public HttpClient {
  public:
@@ -113,22 +188,40 @@ class HttplibClient : public HttpClient {
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
     std::unique_ptr<httplib::ClientImpl> conn = Acquire();
     httplib::Request req = Prepare(*conn, request);
+    // The whole request (connect, send, the answer to its last byte) within
+    // the timeout, not just each read.
+    const absl::Duration timeout = Timeout(request);
+    httplib::ClientImpl* raw = conn.get();
+    const uint64_t watch = watchdog_.Add(absl::Now() + timeout, [raw] { raw->stop(); });
     httplib::Result res = conn->send(req);
-    if (!res) return TransportError(request, req, res.error());
+    const bool expired = watchdog_.Remove(watch);
+    if (!res) {
+      if (expired) {
+        return absl::UnavailableError(absl::StrCat(
+            request.method, " ", url_.scheme, "://", url_.host, ":", url_.port, req.path,
+            ": no complete answer within ", absl::FormatDuration(timeout),
+            " (the request's deadline)"));
+      }
+      return TransportError(request, req, res.error());
+    }
     HttpResponse out;
     out.status = res->status;
     out.body = std::move(res->body);
     for (const auto& [k, v] : res->headers) out.headers.emplace_back(k, v);
-    Release(std::move(conn));
+    // A connection interrupted at the deadline is not reused.
+    if (!expired) Release(std::move(conn));
     return out;
   }
 
  private:
   // Sets the connection's timeouts for `request` and builds the httplib form
   // of it. A write method always carries a body (maybe empty).
+  absl::Duration Timeout(const HttpRequest& request) const {
+    return request.timeout > absl::ZeroDuration() ? request.timeout : options_.timeout;
+  }
+
   httplib::Request Prepare(httplib::ClientImpl& conn, const HttpRequest& request) const {
-    const absl::Duration timeout =
-        request.timeout > absl::ZeroDuration() ? request.timeout : options_.timeout;
+    const absl::Duration timeout = Timeout(request);
     conn.set_read_timeout(absl::ToChronoMicroseconds(timeout));
     conn.set_write_timeout(absl::ToChronoMicroseconds(timeout));
     httplib::Request req;
@@ -203,6 +296,8 @@ class HttplibClient : public HttpClient {
   const PkeyPtr key_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<httplib::ClientImpl>> idle_ ABSL_GUARDED_BY(mu_);
+  // Last: destroyed first, so its thread is gone before the connections.
+  DeadlineWatchdog watchdog_;
 };
 
 }  // namespace

@@ -26,7 +26,8 @@ struct HttpRequest {
   std::string body;
   // Sent as Content-Type when the body is not empty.
   std::string content_type;
-  // Overrides HttpClientOptions::timeout for this request when positive.
+  // Overrides HttpClientOptions::timeout for this request when positive:
+  // the deadline of the whole request.
   absl::Duration timeout = absl::ZeroDuration();
 };
 
@@ -60,7 +61,8 @@ struct HttpClientOptions {
   TlsOptions tls;
   // Default: 5 s to connect.
   absl::Duration connect_timeout = absl::Seconds(5);
-  // Default: 30 s to read or write once connected.
+  // Default: 30 s for a whole request (Send), or for each wait for data
+  // (SendStreaming).
   absl::Duration timeout = absl::Seconds(30);
   // Connections kept open for reuse; requests beyond this open new ones.
   int max_idle_connections = 16;
@@ -91,7 +93,9 @@ class HttpClient {
  public:
   virtual ~HttpClient() = default;
   // Any HTTP status is a response (OK status); transport failures (refused,
-  // timed out, TLS) are Unavailable, naming the URL and the cause.
+  // timed out, TLS) are Unavailable, naming the URL and the cause. The
+  // request's timeout bounds the whole request, from connecting to the
+  // answer's last byte: a server that trickles its answer is cut off there.
   virtual absl::StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
 
   // A request whose response body is handed over piece by piece as it

@@ -26,6 +26,7 @@
 #include "tests/fakes/aws/fake_aws.h"
 #include "tests/fakes/imds/fake_imds.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/trickle_server.h"
 #include "tests/testing/subprocess.h"
 
 namespace hollowtrees::aws {
@@ -381,6 +382,27 @@ TEST(CredentialsTest, ProfileFromBothFiles) {
   env.erase("AWS_PROFILE");
   EXPECT_THAT(NewProfileCredentials(env)->Get(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("credentials:2:")));
+}
+
+TEST(QueryClientDeadlineTest, ATricklingEndpointIsCutOffAtTheCallsDeadline) {
+  // An endpoint that answers one byte every 50 ms: each attempt would take
+  // 10 s, every byte well within a per-read timeout.
+  ASSERT_OK_AND_ASSIGN(auto slow, hollowtrees::testing::TrickleServer::Start(
+                                      hollowtrees::testing::TrickleServer::SlowJsonAnswer(150),
+                                      absl::Milliseconds(50)));
+  auto creds = NewStaticCredentials({.access_key_id = "AKIDEXAMPLE", .secret_access_key = "s"});
+  auto client = QueryClient::Create({.endpoint = slow->url(), .region = "us-east-1",
+                                     .service = "autoscaling", .version = "2011-01-01",
+                                     .timeout = absl::Seconds(5),
+                                     .retry = {.max_attempts = 5}},
+                                    creds.get(), RealClock(), nullptr);
+  ASSERT_THAT(client, IsOk());
+  const absl::Time started = absl::Now();
+  auto r = (*client)->Call("DescribeAutoScalingGroups", {}, started + absl::Seconds(2));
+  const absl::Duration took = absl::Now() - started;
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("deadline"));
+  EXPECT_LT(took, absl::Seconds(4)) << "the call outlived its deadline: " << r.status();
 }
 
 class FakeAwsTest : public ::testing::Test {

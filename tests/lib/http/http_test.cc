@@ -6,6 +6,7 @@
 #include "lib/http/http_client.h"
 #include "lib/http/server_util.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/trickle_server.h"
 
 namespace hollowtrees::http {
 namespace {
@@ -72,6 +73,29 @@ TEST(HttpClientTest, TalksToALocalServerAndReportsRefusal) {
 
   EXPECT_THAT(client->Send({.path = "/echo"}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("127.0.0.1")));
+}
+
+TEST(HttpClientTest, ATricklingServerIsCutOffAtTheRequestsDeadline) {
+  // 200 bytes, one every 50 ms: 10 s in all, each byte well inside a
+  // per-read timeout of 1 s.
+  ASSERT_OK_AND_ASSIGN(auto slow, hollowtrees::testing::TrickleServer::Start(
+                                      hollowtrees::testing::TrickleServer::SlowJsonAnswer(150),
+                                      absl::Milliseconds(50)));
+  ASSERT_OK_AND_ASSIGN(auto client, NewHttpClient({.base_url = slow->url(),
+                                                   .timeout = absl::Seconds(1)}));
+  const absl::Time started = absl::Now();
+  auto r = client->Send({.path = "/slow"});
+  const absl::Duration took = absl::Now() - started;
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("deadline")));
+  EXPECT_GE(took, absl::Milliseconds(900));
+  EXPECT_LT(took, absl::Seconds(3)) << "the trickle held the request past its deadline";
+
+  // A per-request timeout is the deadline too; and the client still works.
+  const absl::Time again = absl::Now();
+  EXPECT_THAT(client->Send({.path = "/slow", .timeout = absl::Milliseconds(300)}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("deadline")));
+  EXPECT_LT(absl::Now() - again, absl::Seconds(2));
+  EXPECT_EQ(slow->connections(), 2) << "an interrupted connection is not reused";
 }
 
 TEST(ServerTest, ATakenPortIsAnErrorNotAShare) {

@@ -21,6 +21,7 @@
 #include "tests/fakes/kube/test_pki.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/trickle_server.h"
 
 namespace hollowtrees::kube {
 namespace {
@@ -123,6 +124,23 @@ contexts:
   context: {cluster: nowhere, user: admin}
 current-context: prod-admin
 )";
+
+TEST(KubeClientDeadlineTest, ATricklingApiServerIsCutOffAtTheRequestsDeadline) {
+  // An API server that answers one byte every 50 ms (10 s in all).
+  ASSERT_OK_AND_ASSIGN(auto slow, hollowtrees::testing::TrickleServer::Start(
+                                      hollowtrees::testing::TrickleServer::SlowJsonAnswer(150),
+                                      absl::Milliseconds(50)));
+  KubeConfig c;
+  c.server = slow->url();
+  c.token = std::string(1, 't');
+  ASSERT_OK_AND_ASSIGN(auto client, KubeClient::Create(c, {.timeout = absl::Seconds(1)}));
+  const absl::Time started = absl::Now();
+  auto r = client->Get("/api/v1/nodes/n1");
+  const absl::Duration took = absl::Now() - started;
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("deadline"));
+  EXPECT_LT(took, absl::Seconds(3)) << "the request outlived its deadline: " << r.status();
+}
 
 TEST(KubeconfigTest, ContextsClustersUsers) {
   ASSERT_OK_AND_ASSIGN(KubeConfig c, ParseKubeconfig(kKubeconfig, "/home/u/.kube"));
