@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
   HT_RETURN_IF_ERROR(CreateDataDir(config.data_dir));
   std::unique_ptr<Engine> e(new Engine(options, logger));
   e->listen_host_ = listen.host;
+  e->started_with_ = {config.listen, config.data_dir, config.intake, config.tls.has_value()};
   const IntakeConfig intake = config.intake;
   // TLS pair and auth files (docs/security.md): read before serving.
   HT_ASSIGN_OR_RETURN(e->security_, HttpSecurity::Create(config, e->registry_, logger));
@@ -59,6 +60,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
   e->AddGauges();
   HT_RETURN_IF_ERROR(e->ServeHttp(listen, intake));
   e->ScheduleSweep();
+  e->heartbeat_ns_ = absl::ToUnixNanos(absl::Now());
+  e->ScheduleHealth();
   e->LogStarted(*ruleset);
   return e;
 }
@@ -113,7 +116,7 @@ absl::Status Engine::ServeHttp(const http::HostPort& listen, const IntakeConfig&
   HT_ASSIGN_OR_RETURN(
       http_, HttpApi::Start(listen, intake,
                             HttpApiDeps{*intake_, metrics_, *store_, [this] { return ruleset(); },
-                                        [this] { return ruleset() != nullptr; },
+                                        [this] { return Readiness(); },
                                         [this](const std::string& id) { return Replay(id); },
                                         logger_, security_.get()}));
   return absl::OkStatus();
@@ -172,9 +175,52 @@ absl::Status Engine::Replay(const std::string& flow_id) {
   return result;
 }
 
-std::shared_ptr<const Ruleset> Engine::ruleset() {
+std::shared_ptr<const Ruleset> Engine::ruleset() const {
   absl::MutexLock lock(&mu_);
   return ruleset_;
+}
+
+void Engine::ScheduleHealth() {
+  loop_.PostAfter(options_.health_interval, [this] {
+    const absl::Time now = absl::Now();
+    heartbeat_ns_ = absl::ToUnixNanos(now);
+    if (journal_ != nullptr) journal_->Probe(now);
+    ScheduleHealth();
+  });
+}
+
+absl::Status Engine::Readiness() const {
+  if (ruleset() == nullptr) return absl::UnavailableError("the rules are not loaded");
+  if (journal_ != nullptr) {
+    if (absl::Status s = journal_->WriteHealth(); !s.ok()) {
+      return absl::UnavailableError(absl::StrCat("the journal cannot be written: ", s.message()));
+    }
+  }
+  const absl::Duration since = absl::Now() - absl::FromUnixNanos(heartbeat_ns_.load());
+  if (since > options_.stall_after) {
+    return absl::UnavailableError(
+        absl::StrCat("the dispatcher has made no progress for ", absl::FormatDuration(since),
+                     " (its event loop is blocked)"));
+  }
+  return absl::OkStatus();
+}
+
+void Engine::NoteRestartOnlyChanges(const Config& next) {
+  const RestartOnly& running = started_with_;
+  const std::pair<const char*, bool> keys[] = {
+      {"listen", running.listen != next.listen},
+      {"data_dir", running.data_dir != next.data_dir},
+      {"intake", !(running.intake == next.intake)},
+      {"tls", running.tls != next.tls.has_value()},
+  };
+  for (const auto& [key, changed] : keys) {
+    metrics_.config_restart_required.WithLabels({key}).Set(changed ? 1 : 0);
+    if (changed) {
+      logger_.warn("reload of {}: `{}` changed, which only a restart applies; the running value "
+                   "stays in force until then",
+                   options_.config_path, key);
+    }
+  }
 }
 
 void Engine::ScheduleSweep() {
@@ -200,6 +246,9 @@ absl::Status Engine::Reload() {
                   options_.config_path, s.message());
     return s;
   }
+  if (!options_.listen.empty()) config->listen = options_.listen;
+  if (!options_.data_dir.empty()) config->data_dir = options_.data_dir;
+  NoteRestartOnlyChanges(*config);
   auto ruleset = Ruleset::Build(*std::move(config));
   InstallRuleset(ruleset);
   logger_.info("reloaded {}: {} rules, {} action plugins", options_.config_path,

@@ -3,6 +3,7 @@
 // The engine, assembled: configuration, HTTP intake, dispatcher, plugin
 // client, flow store and metrics. main() makes one; component tests too.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,11 @@ struct EngineOptions {
   std::string listen;
   std::string data_dir;
   DispatcherOptions dispatcher;
+  // Health: every `health_interval` the event loop beats and the journal
+  // writes a probe row; /readyz fails when the journal's last commit failed
+  // or the loop has not beaten for `stall_after`. Defaults 5 s and 30 s.
+  absl::Duration health_interval = absl::Seconds(5);
+  absl::Duration stall_after = absl::Seconds(30);
 };
 
 class Engine {
@@ -55,10 +61,19 @@ class Engine {
   // Runs a failed flow again (Dispatcher::Replay). Thread-safe; blocks.
   absl::Status Replay(const std::string& flow_id);
 
+  // OK when the engine can take and act on events: rules loaded, the
+  // journal writable, the dispatcher's loop making progress; else
+  // Unavailable saying which. Thread-safe; what /readyz answers.
+  absl::Status Readiness() const;
+
  private:
   Engine(EngineOptions options, spdlog::logger& logger);
-  std::shared_ptr<const Ruleset> ruleset();
+  std::shared_ptr<const Ruleset> ruleset() const;
   void ScheduleSweep();
+  void ScheduleHealth();
+  // Logs and counts keys the new file changes that only a restart applies.
+  // (against what the engine started with).
+  void NoteRestartOnlyChanges(const Config& next);
   // The steps of Start(), in order.
   absl::Status OpenJournal(const Config& config);
   void StartDispatcher(std::shared_ptr<const Ruleset> ruleset);
@@ -74,6 +89,15 @@ class Engine {
   std::string listen_host_;
   std::string journal_path_;
   int sweeps_ = 0;  // on the loop thread
+  std::atomic<int64_t> heartbeat_ns_{0};  // the loop's last beat (Unix ns)
+  // The keys only a restart applies, as this process started with them.
+  struct RestartOnly {
+    std::string listen;
+    std::string data_dir;
+    IntakeConfig intake;
+    bool tls = false;
+  };
+  RestartOnly started_with_;
   metrics::Registry registry_;
   EngineMetrics metrics_;
   // Order matters for teardown (see ~Engine).
@@ -89,7 +113,7 @@ class Engine {
   std::unique_ptr<HttpSecurity> security_;  // TLS and auth; used by http_
   std::unique_ptr<HttpApi> http_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::shared_ptr<const Ruleset> ruleset_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -138,13 +138,13 @@ void Healthz(const httplib::Request&, httplib::Response& res) {
   res.set_content("ok\n", "text/plain");
 }
 
-httplib::Server::Handler ReadyzHandler(const std::function<bool()>& ready) {
+httplib::Server::Handler ReadyzHandler(const std::function<absl::Status()>& ready) {
   return [&ready](const httplib::Request&, httplib::Response& res) {
-    if (ready()) {
+    if (absl::Status s = ready(); s.ok()) {
       res.set_content("ready\n", "text/plain");
     } else {
       res.status = 503;
-      res.set_content("not ready\n", "text/plain");
+      res.set_content(absl::StrCat("not ready: ", s.message(), "\n"), "text/plain");
     }
   };
 }

@@ -33,7 +33,8 @@ struct HttpApiDeps {
   EngineMetrics& metrics;
   FlowStore& flows;
   std::function<std::shared_ptr<const Ruleset>()> ruleset;
-  std::function<bool()> ready;
+  // OK when ready; else why not (the body of /readyz's 503).
+  std::function<absl::Status()> ready;
   std::function<absl::Status(const std::string&)> replay;
   spdlog::logger& logger;
   // TLS and authentication of senders; nullptr: plain HTTP, no auth.

@@ -53,6 +53,15 @@ EngineMetrics::EngineMetrics(metrics::Registry& r)
       config_last_reload_success_timestamp(
           r.AddGauge("hollowtrees_config_last_reload_success_timestamp_seconds",
                      "When the configuration was last loaded successfully (Unix time).")
-              .Get()) {}
+              .Get()),
+      config_restart_required(
+          r.AddGauge("hollowtrees_config_restart_required",
+                     "1 while the configuration file changes a key that only a restart applies "
+                     "(listen, data_dir, intake, tls); the running value stays in force.",
+                     {"key"})) {
+  for (const char* key : {"listen", "data_dir", "intake", "tls"}) {
+    config_restart_required.WithLabels({key}).Set(0);
+  }
+}
 
 }  // namespace hollowtrees::engine

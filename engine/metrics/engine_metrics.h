@@ -28,6 +28,9 @@ struct EngineMetrics {
   metrics::Counter& journal_moved_aside;
   metrics::Gauge& config_last_reload_successful;
   metrics::Gauge& config_last_reload_success_timestamp;
+  // {key}: 1 while the file asks for a change of a key that only a restart
+  // applies (listen, data_dir, intake, tls on/off).
+  metrics::Family<metrics::Gauge>& config_restart_required;
 };
 
 }  // namespace hollowtrees::engine

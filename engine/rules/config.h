@@ -85,6 +85,8 @@ struct IntakeConfig {
   // idles out (2 s), so this bounds the senders served at once; an idle
   // worker costs a few kB. Default 64.
   int http_threads = 64;
+
+  bool operator==(const IntakeConfig&) const = default;
 };
 
 struct Config {

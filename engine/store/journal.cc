@@ -305,11 +305,30 @@ void Journal::WriterLoop() {
       }
     }
     if (!commit.ok()) logger_.error("journal commit failed: {}", commit.message());
+    {
+      absl::MutexLock lock(&health_mu_);
+      write_health_ = commit;
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!results[i].ok()) logger_.error("journal write failed: {}", results[i].message());
       if (batch[i].done) batch[i].done(commit.ok() ? results[i] : commit);
     }
   }
+}
+
+void Journal::Probe(absl::Time now) {
+  const int64_t at = absl::ToUnixNanos(now);
+  Enqueue({[at](sqlite3* db) {
+             Stmt q(db, "INSERT OR REPLACE INTO meta(k, v) VALUES('probe', ?)");
+             q.Bind(1, at);
+             return q.Run("write probe");
+           },
+           nullptr});
+}
+
+absl::Status Journal::WriteHealth() const {
+  absl::MutexLock lock(&health_mu_);
+  return write_health_;
 }
 
 void Journal::Flush() {

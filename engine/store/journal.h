@@ -95,6 +95,13 @@ class Journal : public FlowStore, public EventLog {
   // Blocks until everything enqueued so far is committed.
   void Flush();
 
+  // Writes one small row (without waiting), so that WriteHealth() speaks of
+  // the file as it is now even when nothing else is being written.
+  void Probe(absl::Time now);
+  // The outcome of the last commit: OK, or why the journal cannot be written
+  // (locked, read-only, full, ...). OK before the first commit. Thread-safe.
+  absl::Status WriteHealth() const;
+
   bool moved_aside() const { return moved_aside_; }
 
  private:
@@ -128,6 +135,9 @@ class Journal : public FlowStore, public EventLog {
   std::deque<Op> pending_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
+
+  mutable absl::Mutex health_mu_;
+  absl::Status write_health_ ABSL_GUARDED_BY(health_mu_);
 
   absl::Mutex checkpoint_mu_;
   bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;

@@ -21,6 +21,7 @@ namespace hollowtrees::engine {
 namespace {
 
 using ::hollowtrees::testing::IsOk;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -94,7 +95,9 @@ class EngineComponentTest : public ::testing::Test {
     auto engine = Engine::Start({.config_path = config_path_,
                                  .listen = "127.0.0.1:0",
                                  .dispatcher = {.initial_backoff = absl::Milliseconds(20),
-                                                .max_backoff = absl::Milliseconds(100)}},
+                                                .max_backoff = absl::Milliseconds(100)},
+                                 .health_interval = health_interval_,
+                                 .stall_after = stall_after_},
                                 logger_);
     ASSERT_THAT(engine, IsOk());
     engine_ = *std::move(engine);
@@ -137,6 +140,8 @@ class EngineComponentTest : public ::testing::Test {
   std::string config_path_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<http::HttpClient> http_;
+  absl::Duration health_interval_ = absl::Seconds(5);
+  absl::Duration stall_after_ = absl::Seconds(30);
 };
 
 constexpr char kRules[] = R"(rules:
@@ -351,6 +356,86 @@ TEST_F(EngineComponentTest, ReloadSwapsRulesAndABadFileKeepsTheOldOnes) {
   EXPECT_THAT(Get("/api/v1/rules").body, HasSubstr("\"plugin\":\"p2\""));
   Post("/api/v2/alerts", absl::StrCat("[", Alert("after"), "]"));
   EXPECT_THAT(log_.WaitFor(2), ElementsAre("p1:before:1", "p2:after:1"));
+}
+
+// Polls /readyz until its status is `status`; returns the last body.
+std::string WaitForReadyz(const std::function<http::HttpResponse()>& get, int status) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  http::HttpResponse r;
+  while (absl::Now() < deadline) {
+    r = get();
+    if (r.status == status) return r.body;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ADD_FAILURE() << "/readyz never answered " << status << "; last: " << r.status << " " << r.body;
+  return r.body;
+}
+
+TEST_F(EngineComponentTest, ReadinessFailsWithTheReasonWhileTheJournalCannotBeWritten) {
+  StartPlugins(1);
+  health_interval_ = absl::Milliseconds(100);
+  StartEngine(R"(data_dir: DATA
+rules:
+  - name: r
+    event_type: prometheus.server.alert.SpotTerminationNotice
+    action_plugins: [p1]
+)");
+  auto get = [this] { return Get("/readyz"); };
+  WaitForReadyz(get, 200);
+  // An operator's sqlite3 shell holding a write transaction: the probe
+  // writes wait out the busy timeout and fail.
+  auto lock = hollowtrees::testing::Subprocess::Start(
+      {"/usr/bin/python3", "-c",
+       absl::StrCat("import sqlite3; c=sqlite3.connect('", dir_,
+                    "/data/journal.db', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); "
+                    "import time; print('locked', flush=True); time.sleep(60)")});
+  ASSERT_THAT(lock, IsOk());
+  ASSERT_THAT((*lock)->WaitForOutput("locked"), IsOk());
+  const std::string body = WaitForReadyz(get, 503);
+  EXPECT_THAT(body, AllOf(HasSubstr("journal cannot be written"), HasSubstr("locked")));
+  lock->reset();  // the lock goes with the process
+  EXPECT_EQ(WaitForReadyz(get, 200), "ready\n");
+}
+
+TEST_F(EngineComponentTest, ReadinessFailsWhenTheDispatcherMakesNoProgress) {
+  StartPlugins(1);
+  // The loop beats once an hour here, so after 300 ms it looks stalled,
+  // as a blocked loop would.
+  health_interval_ = absl::Hours(1);
+  stall_after_ = absl::Milliseconds(300);
+  StartEngine(R"(rules:
+  - name: r
+    event_type: prometheus.server.alert.SpotTerminationNotice
+    action_plugins: [p1]
+)");
+  EXPECT_THAT(WaitForReadyz([this] { return Get("/readyz"); }, 503),
+              HasSubstr("the dispatcher has made no progress"));
+}
+
+TEST_F(EngineComponentTest, AReloadThatChangesARestartOnlyKeySaysSoAndKeepsTheRunningValue) {
+  StartPlugins(1);
+  StartEngine(R"(rules:
+  - name: r
+    event_type: prometheus.server.alert.SpotTerminationNotice
+    action_plugins: [p1]
+)");
+  EXPECT_EQ(Metric("hollowtrees_config_restart_required{key=\"intake\"}"), 0);
+  std::string config = *hollowtrees::testing::ReadFileToString(config_path_);
+  ASSERT_THAT(hollowtrees::testing::WriteStringToFile(
+                  config_path_, absl::StrReplaceAll(config, {{"65536", "1048576"}})),
+              IsOk());
+  EXPECT_THAT(engine_->Reload(), IsOk());
+  EXPECT_EQ(Metric("hollowtrees_config_restart_required{key=\"intake\"}"), 1);
+  EXPECT_EQ(Metric("hollowtrees_config_restart_required{key=\"listen\"}"), 0);
+  // The running limit (64 KiB) stays until a restart.
+  auto big = http_->Send({.method = "POST", .path = "/api/v2/alerts",
+                          .body = std::string(100000, ' '), .content_type = "application/json"});
+  ASSERT_THAT(big, IsOk());
+  EXPECT_EQ(big->status, 413);
+  // Back to the running value: nothing pending any more.
+  ASSERT_THAT(hollowtrees::testing::WriteStringToFile(config_path_, config), IsOk());
+  EXPECT_THAT(engine_->Reload(), IsOk());
+  EXPECT_EQ(Metric("hollowtrees_config_restart_required{key=\"intake\"}"), 0);
 }
 
 TEST_F(EngineComponentTest, DeadLettersAreListedAndReplayedOverHttpAndTheCommandLine) {
