@@ -44,7 +44,7 @@ Exporter::Exporter(const ExporterOptions& options, spdlog::logger& logger)
 absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const ExporterOptions& options,
                                                           spdlog::logger& logger) {
   if (absl::Status s = ValidateExporterOptions(options); !s.ok()) return s;
-  auto imds = ImdsClient::Create(options.imds, logger);
+  auto imds = ImdsMetadata::Create(options.imds, logger);
   if (!imds.ok()) return imds.status();
   std::unique_ptr<Exporter> e(new Exporter(options, logger));
   e->owned_metadata_ = *std::move(imds);

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "exporter/exporter_metrics.h"
-#include "exporter/imds_client.h"
+#include "exporter/imds_metadata.h"
 #include "exporter/metadata.h"
 #include "exporter/notifier.h"
 #include "exporter/poller.h"
@@ -34,7 +34,7 @@ struct ExporterOptions {
   // Path of the exposition; must start with '/'. Default "/metrics".
   std::string metrics_path = "/metrics";
   // The metadata service (endpoint, timeout, token TTL).
-  ImdsClientOptions imds;
+  ImdsMetadataOptions imds;
   // Time between polls. Default 1 s.
   absl::Duration poll_interval = absl::Seconds(1);
   // The last successful poll counts only this long (then

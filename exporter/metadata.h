@@ -1,16 +1,16 @@
 #pragma once
 
 // What the exporter needs from the EC2 instance metadata service: one GET of
-// a path under /latest/meta-data/. The real implementation (ImdsClient,
-// imds_client.h) speaks IMDSv2 with session tokens and falls back to v1; tests
-// may substitute a fake.
+// a path under /latest/meta-data/. The real implementation (ImdsMetadata,
+// imds_metadata.h) delegates to the shared aws::ImdsClient (lib/aws/imds.h):
+// IMDSv2 with session tokens, falling back to v1; tests may substitute a fake.
 
-#include <cstdint>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "lib/aws/imds.h"
 
 namespace hollowtrees::exporter {
 
@@ -30,12 +30,7 @@ class InstanceMetadata {
   virtual int version() const = 0;
 
   // Counters of the protocol's events, for the exporter's own metrics.
-  struct Stats {
-    int64_t token_fetches = 0;   // IMDSv2 tokens obtained
-    int64_t token_failures = 0;  // token requests that failed (any reason)
-    int64_t unauthorized = 0;    // 401s answered to a GET
-    int64_t v1_fallbacks = 0;    // switches from IMDSv2 to IMDSv1
-  };
+  using Stats = aws::ImdsStats;
   virtual Stats stats() const { return {}; }
 };
 

@@ -5,7 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/common/logging.h"
-#include "webhook/strict_json.h"
+#include "lib/common/strict_json.h"
 
 namespace hollowtrees::webhook {
 
@@ -166,10 +166,8 @@ AdmissionDecision Admitter::Decide(const json& request) {
 absl::StatusOr<json> Admitter::Review(absl::string_view body, std::string* result) {
   auto parsed = ParseStrictJson(body);
   if (!parsed.ok()) {
-    if (parsed.status().message() == "the body is not JSON") {
-      return absl::InvalidArgumentError("the body is not a JSON object");
-    }
-    return parsed.status();
+    return absl::InvalidArgumentError(
+        absl::StrCat("the body is not a JSON object: ", parsed.status().message()));
   }
   const json review = *std::move(parsed);
   if (!review.is_object()) return absl::InvalidArgumentError("the body is not a JSON object");

@@ -94,12 +94,12 @@ absl::Status CheckArgs(const json& args) {
 }  // namespace
 
 Extender::Extender(ClusterView& view, ExtenderOptions options,
-                   std::shared_ptr<spdlog::logger> logger, std::function<absl::Time()> now)
-    : view_(view), options_(std::move(options)), logger_(std::move(logger)), now_(std::move(now)) {}
+                   std::shared_ptr<spdlog::logger> logger, Clock& clock)
+    : view_(view), options_(std::move(options)), logger_(std::move(logger)), clock_(clock) {}
 
 int Extender::CountAssumed(const std::string& workload, const Workload& w,
                            const std::string& self_uid) {
-  const absl::Time now = now_();
+  const absl::Time now = clock_.Now();
   std::set<std::string> bound;
   for (const WorkloadPod& p : w.pods) {
     if (!p.node.empty()) bound.insert(p.uid);
@@ -215,7 +215,7 @@ absl::StatusOr<json> Extender::Filter(const json& args) {
   if (!kept_names.empty() && !uid.empty()) {
     // The pod will land on one of these: count it before the API shows it.
     absl::MutexLock lock(&mu_);
-    assumed_[uid] = {decision->workload, now_() + options_.assume_ttl};
+    assumed_[uid] = {decision->workload, clock_.Now() + options_.assume_ttl};
   }
   logger_->debug("filter {}: {} needs on-demand ({} of {} required, {} there): {} of {} nodes kept",
                  pod_md.is_object() ? pod_md.value("name", "") : "", decision->workload,

@@ -21,7 +21,6 @@
 // A workload that cannot be read makes `filter` answer with `error`: the
 // scheduler retries the pod later instead of placing it blindly.
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "lib/common/clock.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/logger.h"
 #include "webhook/capacity.h"
@@ -58,11 +58,11 @@ struct ShareDecision {
   std::string workload;
 };
 
-// Thread-safe. `view` must outlive it.
+// Thread-safe. `view` and `clock` must outlive it.
 class Extender {
  public:
   Extender(ClusterView& view, ExtenderOptions options, std::shared_ptr<spdlog::logger> logger,
-           std::function<absl::Time()> now = [] { return absl::Now(); });
+           Clock& clock = RealClock());
 
   // ExtenderArgs JSON in, ExtenderFilterResult JSON out. InvalidArgument
   // (HTTP 400) when the body is not ExtenderArgs.
@@ -84,7 +84,7 @@ class Extender {
   ClusterView& view_;
   const ExtenderOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
-  std::function<absl::Time()> now_;
+  Clock& clock_;
   absl::Mutex mu_;
   std::map<std::string, Assumed> assumed_ ABSL_GUARDED_BY(mu_);
 };

@@ -43,8 +43,8 @@ absl::StatusOr<std::string> SelectorString(const json& selector) {
 }
 
 KubeClusterView::KubeClusterView(kube::KubeClient& client, KubeClusterViewOptions options,
-                                 std::function<absl::Time()> now)
-    : client_(client), options_(options), now_(std::move(now)) {}
+                                 Clock& clock)
+    : client_(client), options_(options), clock_(clock) {}
 
 int64_t KubeClusterView::node_lists() const {
   absl::MutexLock lock(&mu_);
@@ -67,7 +67,7 @@ absl::Status KubeClusterView::RefreshNodes() {
     }
   }
   nodes_ = std::move(nodes);
-  nodes_at_ = now_();
+  nodes_at_ = clock_.Now();
   ++node_lists_;
   return absl::OkStatus();
 }
@@ -75,7 +75,7 @@ absl::Status KubeClusterView::RefreshNodes() {
 absl::StatusOr<std::map<std::string, std::string>> KubeClusterView::NodeLabels(
     const std::string& node) {
   absl::MutexLock lock(&mu_);
-  const absl::Time now = now_();
+  const absl::Time now = clock_.Now();
   bool fresh = now - nodes_at_ < options_.node_ttl;
   if (!fresh) {
     HT_RETURN_IF_ERROR(RefreshNodes());
@@ -129,13 +129,13 @@ absl::StatusOr<Workload> KubeClusterView::WorkloadOf(const json& pod) {
   {
     absl::MutexLock lock(&mu_);
     auto it = workloads_.find(owner_uid);
-    if (it != workloads_.end() && now_() - it->second.at < options_.workload_ttl) {
+    if (it != workloads_.end() && clock_.Now() - it->second.at < options_.workload_ttl) {
       return it->second.workload;
     }
   }
   HT_ASSIGN_OR_RETURN(Workload w, ReadWorkload(pod));
   absl::MutexLock lock(&mu_);
-  const absl::Time now = now_();
+  const absl::Time now = clock_.Now();
   for (auto it = workloads_.begin(); it != workloads_.end();) {
     it = now - it->second.at >= options_.workload_ttl ? workloads_.erase(it) : std::next(it);
   }

@@ -17,6 +17,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "lib/common/clock.h"
 #include "lib/kube/kube_client.h"
 #include "webhook/cluster_view.h"
 
@@ -29,11 +30,11 @@ struct KubeClusterViewOptions {
   absl::Duration workload_ttl = absl::Seconds(1);
 };
 
-// Thread-safe. `client` must outlive it.
+// Thread-safe. `client` and `clock` must outlive it.
 class KubeClusterView : public ClusterView {
  public:
   KubeClusterView(kube::KubeClient& client, KubeClusterViewOptions options,
-                  std::function<absl::Time()> now = [] { return absl::Now(); });
+                  Clock& clock = RealClock());
 
   absl::StatusOr<std::map<std::string, std::string>> NodeLabels(const std::string& node) override;
   absl::StatusOr<Workload> WorkloadOf(const nlohmann::json& pod) override;
@@ -46,7 +47,7 @@ class KubeClusterView : public ClusterView {
 
   kube::KubeClient& client_;
   const KubeClusterViewOptions options_;
-  std::function<absl::Time()> now_;
+  Clock& clock_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::map<std::string, std::string>> nodes_ ABSL_GUARDED_BY(mu_);
   absl::Time nodes_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/common/logging.h"
 #include "lib/common/status_macros.h"
-#include "webhook/strict_json.h"
+#include "lib/common/strict_json.h"
 
 namespace hollowtrees::webhook {
 

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/common/rfc3339.h"
+#include "lib/common/strict_json.h"
 #include "nlohmann/json.hpp"
 #include "simdjson.h"
 
@@ -155,79 +156,14 @@ absl::StatusOr<EventPtr> FromJsonObject(const json& obj, absl::Time received) {
   return EventPtr(std::move(e));
 }
 
-// Checks what nlohmann's parser takes but the rest of the engine must not
-// see: nesting deeper than kMaxJsonDepth (nlohmann parses iteratively, but
-// dump() and copies recurse: 100k nested arrays in `data` overflowed the
-// request thread's stack and killed the engine) and an object with the same
-// key twice (nlohmann keeps the last silently; a sender and the engine
-// would disagree on the event). A SAX pass, before the DOM is built.
-constexpr int kMaxJsonDepth = 512;
-
-class StrictJsonCheck : public nlohmann::json_sax<json> {
- public:
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override {
-    keys_.emplace_back();
-    return Deeper();
-  }
-  bool key(string_t& k) override {
-    if (!keys_.back().insert(k).second) {
-      error_ = absl::StrCat("body is not valid JSON: duplicate key \"", k.substr(0, 100), "\"");
-      return false;
-    }
-    return true;
-  }
-  bool end_object() override {
-    keys_.pop_back();
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t) override { return Deeper(); }
-  bool end_array() override {
-    --depth_;
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
-  const std::string& error() const { return error_; }
-
- private:
-  bool Deeper() {
-    if (++depth_ <= kMaxJsonDepth) return true;
-    error_ = absl::StrCat("body is not valid JSON: nested deeper than ", kMaxJsonDepth, " levels");
-    return false;
-  }
-  int depth_ = 0;
-  std::vector<std::unordered_set<std::string>> keys_;
-  std::string error_;
-};
-
 absl::StatusOr<json> ParseJsonBody(absl::string_view body) {
-  // nlohmann's parser stops at a NUL byte as if the text ended there, so
-  // "5\0<anything>" would pass and carry its tail along (found by fuzzing).
-  if (const size_t nul = body.find('\0'); nul != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("body is not valid JSON (NUL byte at offset ", nul, ")"));
-  }
-  if (!simdjson::validate_utf8(body.data(), body.size())) {
+  // The strict parse (NUL bytes, depth, duplicate keys: lib/common/strict_json.h),
+  // after a fast UTF-8 check whose message says so.
+  if (body.find('\0') == absl::string_view::npos &&
+      !simdjson::validate_utf8(body.data(), body.size())) {
     return absl::InvalidArgumentError("body is not valid JSON (not UTF-8)");
   }
-  StrictJsonCheck check;
-  if (!json::sax_parse(body.begin(), body.end(), &check, nlohmann::json::input_format_t::json,
-                       /*strict=*/true, /*ignore_comments=*/false)) {
-    return absl::InvalidArgumentError(check.error().empty() ? "body is not valid JSON"
-                                                            : check.error());
-  }
-  json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) return absl::InvalidArgumentError("body is not valid JSON");
-  return parsed;
+  return ParseStrictJson(body);
 }
 
 int HexValue(char c) {

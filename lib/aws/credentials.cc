@@ -145,6 +145,12 @@ class WebIdentityProvider : public CredentialsProvider {
   std::unique_ptr<QueryClient> client_ ABSL_GUARDED_BY(mu_);
 };
 
+// A string member of an IMDS answer, or "" (value() throws for another type).
+std::string JsonString(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 class ImdsProvider : public CredentialsProvider {
  public:
   ImdsProvider(ImdsCredentialsOptions o, Clock& clock) : options_(std::move(o)), clock_(clock) {}
@@ -170,19 +176,19 @@ class ImdsProvider : public CredentialsProvider {
     if (!j.is_object()) {
       return absl::InternalError(absl::StrCat("instance profile ", role, ": answer is not JSON"));
     }
-    if (j.value("Code", "") != "Success") {
+    if (JsonString(j, "Code") != "Success") {
       return absl::UnavailableError(
-          absl::StrCat("instance profile ", role, ": Code ", j.value("Code", "(none)")));
+          absl::StrCat("instance profile ", role, ": Code ", JsonString(j, "Code")));
     }
     Credentials c;
-    c.access_key_id = j.value("AccessKeyId", "");
-    c.secret_access_key = j.value("SecretAccessKey", "");
-    c.session_token = j.value("Token", "");
+    c.access_key_id = JsonString(j, "AccessKeyId");
+    c.secret_access_key = JsonString(j, "SecretAccessKey");
+    c.session_token = JsonString(j, "Token");
     c.source = absl::StrCat("instance profile ", role);
     if (c.access_key_id.empty() || c.secret_access_key.empty()) {
       return absl::InternalError(absl::StrCat("instance profile ", role, ": no AccessKeyId"));
     }
-    const std::string exp = j.value("Expiration", "");
+    const std::string exp = JsonString(j, "Expiration");
     if (!exp.empty()) {
       HT_ASSIGN_OR_RETURN(c.expiration, ParseRfc3339(exp));
     }

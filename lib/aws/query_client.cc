@@ -1,5 +1,7 @@
 #include "lib/aws/query_client.h"
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -129,7 +131,21 @@ absl::StatusOr<AwsError> ParseAwsErrorBody(absl::string_view body, int http_stat
     return absl::InvalidArgumentError(absl::StrCat("HTTP ", http_status,
                                                    " with an unknown error body <", root.name(), ">"));
   }
-  e.code = XmlText(error, "Code");
+  // Codes are words ("Throttling", "InvalidInstanceID.NotFound"), request ids
+  // [0-9a-f-]: anything else (a newline above all) would not survive the
+  // status payload (EncodeError: fields separated by newlines).
+  e.code = std::string(absl::StripAsciiWhitespace(XmlText(error, "Code")));
+  e.request_id = std::string(absl::StripAsciiWhitespace(e.request_id));
+  for (const std::string* field : {&e.code, &e.request_id}) {
+    if (absl::c_any_of(*field, [](char c) { return c == '\n' || c == '\r'; })) {
+      return absl::InvalidArgumentError(absl::StrCat("HTTP ", http_status,
+                                                     " with a malformed error code or request id"));
+    }
+  }
+  if (e.code.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("HTTP ", http_status,
+                                                   " with an unknown error body <", root.name(), ">"));
+  }
   e.message = XmlText(error, "Message");
   return e;
 }

@@ -145,15 +145,26 @@ bool Drain(int out_fd, int err_fd, absl::Time deadline, std::string* out, std::s
 
 }  // namespace
 
+namespace {
+
+// A string member, or "" when absent or of another type (the plugin's output
+// is outside input; nlohmann's value() throws for a wrong type).
+std::string StringField(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
 absl::StatusOr<ExecResult> ParseExecCredential(absl::string_view out, const ExecConfig& exec) {
   nlohmann::json cred = nlohmann::json::parse(out.begin(), out.end(), nullptr, false);
   const std::string what = absl::StrCat("exec credential plugin \"", exec.command, "\"");
-  if (!cred.is_object() || cred.value("kind", "") != "ExecCredential") {
+  if (!cred.is_object() || StringField(cred, "kind") != "ExecCredential") {
     return absl::InvalidArgumentError(absl::StrCat(what, " printed no ExecCredential JSON"));
   }
-  if (cred.value("apiVersion", "") != exec.api_version) {
+  if (StringField(cred, "apiVersion") != exec.api_version) {
     return absl::InvalidArgumentError(absl::StrCat(what, " answered apiVersion \"",
-                                                   cred.value("apiVersion", ""), "\", want \"",
+                                                   StringField(cred, "apiVersion"), "\", want \"",
                                                    exec.api_version, "\""));
   }
   const auto status = cred.find("status");
@@ -161,7 +172,7 @@ absl::StatusOr<ExecResult> ParseExecCredential(absl::string_view out, const Exec
     return absl::InvalidArgumentError(absl::StrCat(what, ": ExecCredential has no status"));
   }
   ExecResult result;
-  result.token = status->value("token", "");
+  result.token = StringField(*status, "token");
   if (result.token.empty()) {
     if (status->contains("clientCertificateData")) {
       return absl::UnimplementedError(
@@ -169,7 +180,7 @@ absl::StatusOr<ExecResult> ParseExecCredential(absl::string_view out, const Exec
     }
     return absl::InvalidArgumentError(absl::StrCat(what, ": ExecCredential status has no token"));
   }
-  const std::string expiry = status->value("expirationTimestamp", "");
+  const std::string expiry = StringField(*status, "expirationTimestamp");
   if (!expiry.empty()) {
     auto parsed = ParseRfc3339(expiry);
     if (!parsed.ok()) {

@@ -115,7 +115,8 @@ absl::StatusOr<nlohmann::json> KubeClient::List(absl::string_view path,
     }
     cont.clear();
     if (page_json.contains("metadata") && page_json["metadata"].is_object()) {
-      cont = page_json["metadata"].value("continue", "");
+      const nlohmann::json& md = page_json["metadata"];
+      if (md.contains("continue") && md["continue"].is_string()) cont = md["continue"].get<std::string>();
     }
     if (cont.empty()) {
       result = std::move(page_json);

@@ -9,13 +9,33 @@ namespace hollowtrees::kube {
 
 using nlohmann::json;
 
+namespace {
+
+// A member of the expected type, or the fallback: objects come from the API
+// server, and nlohmann's value() throws for a member of another type.
+std::string StringField(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int IntField(const json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return 0;
+  const int64_t v = it->get<int64_t>();
+  return v < INT32_MIN || v > INT32_MAX ? 0 : static_cast<int>(v);
+}
+
+}  // namespace
+
 std::string ObjectKey(const json& object) {
   if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object()) {
     return "";
   }
   const json& md = object["metadata"];
-  const std::string name = md.value("name", "");
-  const std::string ns = md.value("namespace", "");
+  const std::string name = StringField(md, "name");
+  const std::string ns = StringField(md, "namespace");
   return ns.empty() ? name : absl::StrCat(ns, "/", name);
 }
 
@@ -130,7 +150,7 @@ absl::Status WatchCache::List() {
   }
   std::string rv;
   if (list.contains("metadata") && list["metadata"].is_object()) {
-    rv = list["metadata"].value("resourceVersion", "");
+    rv = StringField(list["metadata"], "resourceVersion");
   }
   std::shared_ptr<const ObjectMap> snap;
   {
@@ -149,7 +169,7 @@ void WatchCache::Apply(const WatchEvent& event, bool& changed) {
   const json& obj = event.object;
   std::string rv;
   if (obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object()) {
-    rv = obj["metadata"].value("resourceVersion", "");
+    rv = StringField(obj["metadata"], "resourceVersion");
   }
   ++stats_.events;
   if (event.type == "BOOKMARK") {
@@ -196,8 +216,8 @@ absl::Status WatchCache::Watch() {
         absl::Status fed = decoder.Feed(data, [&](WatchEvent ev) {
           if (!stream_error.ok()) return;
           if (ev.type == "ERROR") {
-            const int code = ev.object.is_object() ? ev.object.value("code", 0) : 0;
-            const std::string msg = ev.object.is_object() ? ev.object.value("message", "") : "";
+            const int code = IntField(ev.object, "code");
+            const std::string msg = StringField(ev.object, "message");
             stream_error = code == 410
                                ? absl::FailedPreconditionError(absl::StrCat("watch expired: ", msg))
                                : absl::UnavailableError(absl::StrCat("watch error ", code, ": ", msg));

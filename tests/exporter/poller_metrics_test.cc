@@ -4,7 +4,7 @@
 // exposition. Polls are driven one at a time (PollOnce) so nothing races.
 
 #include "exporter/exporter_metrics.h"
-#include "exporter/imds_client.h"
+#include "exporter/imds_metadata.h"
 #include "exporter/poller.h"
 
 #include "gmock/gmock.h"
@@ -38,7 +38,7 @@ class PollerTest : public ::testing::Test {
     auto fake = FakeImds::Start({.mode = mode});
     ASSERT_THAT(fake, IsOk());
     fake_ = *std::move(fake);
-    auto client = ImdsClient::Create(
+    auto client = ImdsMetadata::Create(
         {.metadata_endpoint = fake_->endpoint() + "/latest/meta-data/",
          .timeout = absl::Milliseconds(500)},
         log_.get());
@@ -59,7 +59,7 @@ class PollerTest : public ::testing::Test {
   testing::CapturingLogger log_;
   ExporterMetrics metrics_;
   std::unique_ptr<FakeImds> fake_;
-  std::unique_ptr<ImdsClient> client_;
+  std::unique_ptr<ImdsMetadata> client_;
   std::unique_ptr<MetadataPoller> poller_;
   std::string text_;
 };

@@ -1,8 +1,9 @@
 #include "webhook/extender.h"
-#include "webhook/strict_json.h"
+#include "lib/common/strict_json.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/common/clock.h"
 #include "lib/common/logging.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/webhook/fakes.h"
@@ -95,8 +96,8 @@ class ExtenderTest : public ::testing::Test {
   }
 
   testing::FakeCluster cluster_;
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
-  Extender ext_{cluster_, {}, Logger(), [this] { return now_; }};
+  FakeClock clock_{absl::FromUnixSeconds(1700000000)};
+  Extender ext_{cluster_, {}, Logger(), clock_};
 };
 
 TEST_F(ExtenderTest, ScaleUpKeepsTheShareAtEveryStep) {
@@ -142,7 +143,7 @@ TEST_F(ExtenderTest, AssumedPlacementsExpire) {
   EXPECT_EQ(Schedule(ext_, "web", "web-3").substr(0, 3), "od-");
   // web-1 still counts as on-demand: 3 reached, web-4 goes to spot.
   EXPECT_EQ(Schedule(ext_, "web", "web-4").substr(0, 5), "spot-");
-  now_ += absl::Seconds(61);
+  clock_.Advance(absl::Seconds(61));
   // web-1's assumption has expired: only 2 on on-demand, the next goes there.
   cluster_.AddPod("web", "web-5", "");
   EXPECT_EQ(Schedule(ext_, "web", "web-5").substr(0, 3), "od-");
@@ -227,7 +228,7 @@ TEST_F(ExtenderTest, NodesWithoutLabelsFollowTheConfiguredCapacity) {
   // Configured as spot: no node qualifies, the pod waits with reasons.
   ExtenderOptions opts;
   opts.capacity.unlabeled_capacity = Capacity::kSpot;
-  Extender strict(cluster_, opts, Logger(), [this] { return now_; });
+  Extender strict(cluster_, opts, Logger(), clock_);
   out = strict.Filter({{"pod", Pod("web", "web-1")}, {"nodes", NodeList(nodes)}});
   ASSERT_THAT(out, IsOk());
   EXPECT_TRUE((*out)["nodes"]["items"].empty());

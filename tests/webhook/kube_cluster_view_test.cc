@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/common/clock.h"
 #include "lib/common/logging.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/webhook/kube_fixture.h"
@@ -49,12 +50,12 @@ json Pod(const std::string& name, const std::string& owner_uid, const std::strin
 
 class KubeClusterViewTest : public testing::KubeFixture {
  protected:
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  FakeClock clock_{absl::FromUnixSeconds(1700000000)};
 };
 
 TEST_F(KubeClusterViewTest, ReadsNodesAndRefreshesForUnknownOnes) {
   ASSERT_THAT(api_->AddNode(Node("od-1", {{"eks.amazonaws.com/capacityType", "ON_DEMAND"}})), IsOk());
-  KubeClusterView view(*client_, {}, [this] { return now_; });
+  KubeClusterView view(*client_, {}, clock_);
   ASSERT_OK_AND_ASSIGN(auto labels, view.NodeLabels("od-1"));
   EXPECT_EQ(labels["eks.amazonaws.com/capacityType"], "ON_DEMAND");
   EXPECT_EQ(view.node_lists(), 1);
@@ -64,7 +65,7 @@ TEST_F(KubeClusterViewTest, ReadsNodesAndRefreshesForUnknownOnes) {
   // Unknown within a second of the last list: not listed again (a burst of
   // lookups for a missing node must not hammer the API).
   EXPECT_THAT(view.NodeLabels("spot-1"), StatusIs(absl::StatusCode::kNotFound));
-  now_ += absl::Seconds(2);
+  clock_.Advance(absl::Seconds(2));
   ASSERT_OK_AND_ASSIGN(labels, view.NodeLabels("spot-1"));
   EXPECT_EQ(labels["karpenter.sh/capacity-type"], "spot");
   EXPECT_EQ(view.node_lists(), 2);
@@ -80,7 +81,7 @@ TEST_F(KubeClusterViewTest, WorkloadIsTheControllersLivePods) {
   ASSERT_THAT(api_->AddPod(done), IsOk());
   // Same labels, another owner (an orphan adopted elsewhere): not ours.
   ASSERT_THAT(api_->AddPod(Pod("imposter", "rs-uid-2", "od-1", "web-old")), IsOk());
-  KubeClusterView view(*client_, {}, [this] { return now_; });
+  KubeClusterView view(*client_, {}, clock_);
   ASSERT_OK_AND_ASSIGN(Workload w, view.WorkloadOf(Pod("web-3", "rs-uid-1", "")));
   EXPECT_EQ(w.id, "ReplicaSet/shop/web-abc");
   EXPECT_EQ(w.desired, 10);

@@ -1,34 +1,16 @@
-#pragma once
-
-// Parses a request body as JSON, refusing what nlohmann's parser takes but
-// the webhook must not (found by tests/e2e/badinput):
-// - a NUL byte: the parser stops there as if the text ended, so
-//   `{...}\0garbage` passed;
-// - nesting deeper than kMaxJsonDepth: parsing is iterative, but dump() and
-//   copies recurse, and 100k nested arrays in an annotation (dumped into the
-//   answer) or a node (copied into it) overflowed the stack and killed the
-//   process;
-// - an object with the same key twice: the parser keeps the last silently,
-//   so the API server and the webhook could read different requests.
-// (The engine's CloudEvents intake has the same check, engine/intake/cloudevents.cc;
-// both could move to lib/ once one place suits both.)
+#include "lib/common/strict_json.h"
 
 #include <string>
 #include <unordered_set>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
-#include "nlohmann/json.hpp"
 
-namespace hollowtrees::webhook {
+namespace hollowtrees {
+namespace {
 
-inline constexpr int kMaxJsonDepth = 512;
-
-namespace strict_json_internal {
-
-class Check : public nlohmann::json_sax<nlohmann::json> {
+// A SAX pass before the DOM is built: depth and duplicate keys.
+class StrictJsonCheck : public nlohmann::json_sax<nlohmann::json> {
  public:
   bool null() override { return true; }
   bool boolean(bool) override { return true; }
@@ -43,7 +25,7 @@ class Check : public nlohmann::json_sax<nlohmann::json> {
   }
   bool key(string_t& k) override {
     if (!keys_.back().insert(k).second) {
-      error_ = absl::StrCat("the body is not valid JSON: duplicate key \"", k.substr(0, 100), "\"");
+      error_ = absl::StrCat("body is not valid JSON: duplicate key \"", k.substr(0, 100), "\"");
       return false;
     }
     return true;
@@ -66,8 +48,7 @@ class Check : public nlohmann::json_sax<nlohmann::json> {
  private:
   bool Deeper() {
     if (++depth_ <= kMaxJsonDepth) return true;
-    error_ = absl::StrCat("the body is not valid JSON: nested deeper than ", kMaxJsonDepth,
-                          " levels");
+    error_ = absl::StrCat("body is not valid JSON: nested deeper than ", kMaxJsonDepth, " levels");
     return false;
   }
   int depth_ = 0;
@@ -75,24 +56,23 @@ class Check : public nlohmann::json_sax<nlohmann::json> {
   std::string error_;
 };
 
-}  // namespace strict_json_internal
+}  // namespace
 
-// InvalidArgument naming the problem, or the parsed value.
-inline absl::StatusOr<nlohmann::json> ParseStrictJson(absl::string_view body) {
+absl::StatusOr<nlohmann::json> ParseStrictJson(absl::string_view body) {
   if (const size_t nul = body.find('\0'); nul != absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the body is not valid JSON (NUL byte at offset ", nul, ")"));
+        absl::StrCat("body is not valid JSON (NUL byte at offset ", nul, ")"));
   }
-  strict_json_internal::Check check;
+  StrictJsonCheck check;
   if (!nlohmann::json::sax_parse(body.begin(), body.end(), &check,
                                  nlohmann::json::input_format_t::json, /*strict=*/true,
                                  /*ignore_comments=*/false)) {
-    return absl::InvalidArgumentError(check.error().empty() ? "the body is not JSON"
+    return absl::InvalidArgumentError(check.error().empty() ? "body is not valid JSON"
                                                             : check.error());
   }
   nlohmann::json parsed = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-  if (parsed.is_discarded()) return absl::InvalidArgumentError("the body is not JSON");
+  if (parsed.is_discarded()) return absl::InvalidArgumentError("body is not valid JSON");
   return parsed;
 }
 
-}  // namespace hollowtrees::webhook
+}  // namespace hollowtrees

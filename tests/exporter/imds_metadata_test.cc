@@ -1,12 +1,14 @@
-// ImdsClient against the fake instance metadata service (tests/fakes/imds):
+// ImdsMetadata (the exporter's adapter over the shared aws::ImdsClient)
+// against the fake instance metadata service (tests/fakes/imds):
 // endpoint derivation, IMDSv2 token reuse and refresh, 401 on an expired
 // token, fallback to IMDSv1 and return to v2, slow and unreachable service.
 
-#include "exporter/imds_client.h"
+#include "exporter/imds_metadata.h"
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/common/clock.h"
 #include "tests/exporter/test_util.h"
 #include "tests/fakes/imds/fake_imds.h"
 #include "tests/testing/status_matchers.h"
@@ -59,20 +61,19 @@ class ImdsClientTest : public ::testing::Test {
     ASSERT_THAT(fake, IsOk());
     fake_ = *std::move(fake);
   }
-  void MakeClient(ImdsClientOptions options = {}) {
-    if (options.metadata_endpoint == ImdsClientOptions().metadata_endpoint) {
+  void MakeClient(ImdsMetadataOptions options = {}) {
+    if (options.metadata_endpoint == ImdsMetadataOptions().metadata_endpoint) {
       options.metadata_endpoint = fake_->endpoint() + "/latest/meta-data/";
     }
-    options.now = [this] { return now_; };
-    auto client = ImdsClient::Create(options, log_.get());
+    auto client = ImdsMetadata::Create(options, log_.get(), clock_);
     ASSERT_THAT(client, IsOk());
     client_ = *std::move(client);
   }
 
-  absl::Time now_ = absl::Now();
+  FakeClock clock_{absl::Now()};
   testing::CapturingLogger log_;
   std::unique_ptr<FakeImds> fake_;
-  std::unique_ptr<ImdsClient> client_;
+  std::unique_ptr<ImdsMetadata> client_;
 };
 
 TEST_F(ImdsClientTest, V2OnlyFetchesOneTokenAndReusesIt) {
@@ -103,10 +104,10 @@ TEST_F(ImdsClientTest, RefreshesTheTokenShortlyBeforeItExpires) {
   StartFake(ImdsMode::kV2Only);
   MakeClient({.token_ttl = absl::Seconds(120), .token_refresh_margin = absl::Seconds(15)});
   ASSERT_THAT(client_->Get("instance-id"), IsOk());
-  now_ += absl::Seconds(90);  // 30 s left: still used
+  clock_.Advance(absl::Seconds(90));  // 30 s left: still used
   ASSERT_THAT(client_->Get("instance-id"), IsOk());
   EXPECT_EQ(fake_->token_requests(), 1);
-  now_ += absl::Seconds(16);  // 14 s left: inside the margin, replaced before use
+  clock_.Advance(absl::Seconds(16));  // 14 s left: inside the margin, replaced before use
   ASSERT_THAT(client_->Get("instance-id"), IsOk());
   EXPECT_EQ(fake_->token_requests(), 2);
   EXPECT_EQ(fake_->unauthorized_answers(), 0);
@@ -141,10 +142,10 @@ TEST_P(ImdsV1OnlyTest, FallsBackToV1AndTriesV2AgainLater) {
 
   // The service gains IMDSv2; after the retry interval the client uses it.
   fake_->SetMode(ImdsMode::kV1AndV2);
-  now_ += absl::Seconds(30);
+  clock_.Advance(absl::Seconds(30));
   ASSERT_THAT(client_->Get("instance-id"), IsOk());
   EXPECT_EQ(client_->version(), 1);
-  now_ += absl::Seconds(31);
+  clock_.Advance(absl::Seconds(31));
   ASSERT_THAT(client_->Get("instance-id"), IsOk());
   EXPECT_EQ(client_->version(), 2);
   EXPECT_EQ(fake_->token_requests(), 2);
@@ -203,7 +204,7 @@ TEST_F(ImdsClientTest, UnreachableServiceIsUnavailable) {
 }
 
 TEST_F(ImdsClientTest, RejectsABadTokenTtl) {
-  EXPECT_THAT(ImdsClient::Create({.token_ttl = absl::Hours(7)}, log_.get()),
+  EXPECT_THAT(ImdsMetadata::Create({.token_ttl = absl::Hours(7)}, log_.get()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("6h")));
 }
 
