@@ -4,14 +4,13 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "hollowtrees/plugin/v1/plugin.grpc.pb.h"
+#include "lib/common/file.h"
 #include "lib/common/logging.h"
 #include "lib/common/thread_pool.h"
 #include "lib/metrics/metrics.h"
@@ -191,14 +190,15 @@ class PluginServer::Impl final : public pb::ActionPlugin::CallbackService {
 namespace {
 
 absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read the file"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().find("-----BEGIN") == std::string::npos) {
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", text.status().message(), ": cannot read the file"));
+  }
+  if (text->find("-----BEGIN") == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": not a PEM file"));
   }
-  return ss.str();
+  return text;
 }
 
 // Insecure credentials, or TLS (mutual TLS with a client CA) from files.
