@@ -384,13 +384,8 @@ rules:
   WaitForReadyz(get, 200);
   // An operator's sqlite3 shell holding a write transaction: the probe
   // writes wait out the busy timeout and fail.
-  auto lock = hollowtrees::testing::Subprocess::Start(
-      {"/usr/bin/python3", "-c",
-       absl::StrCat("import sqlite3; c=sqlite3.connect('", dir_,
-                    "/data/journal.db', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); "
-                    "import time; print('locked', flush=True); time.sleep(60)")});
+  auto lock = hollowtrees::testing::HoldSqliteWriteLock(dir_ + "/data/journal.db");
   ASSERT_THAT(lock, IsOk());
-  ASSERT_THAT((*lock)->WaitForOutput("locked"), IsOk());
   const std::string body = WaitForReadyz(get, 503);
   EXPECT_THAT(body, AllOf(HasSubstr("journal cannot be written"), HasSubstr("locked")));
   lock->reset();  // the lock goes with the process

@@ -279,13 +279,8 @@ TEST_F(JournalTest, UnreadableRowsAreSkippedNotFatal) {
 TEST_F(JournalTest, AppendFailsWhenTheDiskDoes) {
   auto j = Open();
   // Make the database read-only underneath the open connection.
-  auto p = hollowtrees::testing::Subprocess::Start(
-      {"/usr/bin/python3", "-c",
-       absl::StrCat("import sqlite3; c=sqlite3.connect('", path_,
-                    "', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); import time; "
-                    "print('locked', flush=True); time.sleep(8)")});
+  auto p = hollowtrees::testing::HoldSqliteWriteLock(path_, absl::Seconds(8));
   ASSERT_THAT(p, IsOk());
-  ASSERT_THAT((*p)->WaitForOutput("locked"), IsOk());
   // busy_timeout is 5 s: the append waits, then reports the failure.
   absl::Status s = j->AppendEvents({MakeEvent("i-x")});
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
@@ -317,13 +312,8 @@ TEST_F(JournalTest, ALockedJournalIsAnErrorAndIsLeftWhereItIs) {
     j->Flush();
   }
   // An operator's sqlite3 shell in the middle of a write transaction.
-  auto p = hollowtrees::testing::Subprocess::Start(
-      {"/usr/bin/python3", "-c",
-       absl::StrCat("import sqlite3; c=sqlite3.connect('", path_,
-                    "', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); import time; "
-                    "print('locked', flush=True); time.sleep(30)")});
+  auto p = hollowtrees::testing::HoldSqliteWriteLock(path_, absl::Seconds(30));
   ASSERT_THAT(p, IsOk());
-  ASSERT_THAT((*p)->WaitForOutput("locked"), IsOk());
   const absl::Time started = absl::Now();
   auto locked = Journal::Open({.path = path_}, logger_);
   const absl::Duration waited = absl::Now() - started;

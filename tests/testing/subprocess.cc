@@ -18,6 +18,19 @@ extern char** environ;
 
 namespace hollowtrees::testing {
 
+absl::StatusOr<std::unique_ptr<Subprocess>> HoldSqliteWriteLock(const std::string& path,
+                                                               absl::Duration hold) {
+  auto p = Subprocess::Start(
+      {"/usr/bin/python3", "-c",
+       absl::StrCat("import sqlite3, time; c = sqlite3.connect('", path,
+                    "', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); "
+                    "print('locked', flush=True); time.sleep(",
+                    absl::ToInt64Seconds(hold), ")")});
+  if (!p.ok()) return p.status();
+  if (auto locked = (*p)->WaitForOutput("locked"); !locked.ok()) return locked.status();
+  return p;
+}
+
 std::string MakeTempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/", prefix, "-XXXXXX");

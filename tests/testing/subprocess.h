@@ -55,6 +55,13 @@ class Subprocess {
 // hermetic per run because each gets a new one.
 std::string MakeTempDir(const std::string& prefix = "ht-test");
 
+// Another process (python3's sqlite3, as an operator's shell would) holding
+// a write transaction (BEGIN EXCLUSIVE) on the SQLite database `path` for up
+// to `hold`; returns once the lock is held. The lock goes with the process:
+// reset the pointer (SIGKILL) to release it.
+absl::StatusOr<std::unique_ptr<Subprocess>> HoldSqliteWriteLock(
+    const std::string& path, absl::Duration hold = absl::Seconds(60));
+
 // $HT_BIN_DIR/name: where CMake puts our binaries (set by ht_test()).
 std::string BinaryPath(const std::string& name);
 // $HT_SOURCE_DIR/relative.
