@@ -16,10 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-void JsonError(httplib::Response& res, int code, absl::string_view message) {
-  res.status = code;
-  res.set_content(json{{"error", std::string(message)}}.dump(), "application/json");
-}
+using http::JsonError;
 
 bool JsonContent(const httplib::Request& req) {
   const std::string ct = req.get_header_value("Content-Type");
@@ -134,17 +131,7 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
   });
   // Answers cpp-httplib makes itself (413 body too large, 404, 400 bad
   // request line) get a JSON body naming the problem, like ours.
-  const size_t limit = options.http.max_body_bytes;
-  s->server_->set_error_handler([limit](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 413) {
-      JsonError(res, 413, absl::StrCat("request body larger than ", limit, " bytes"));
-    } else if (res.status == 404) {
-      JsonError(res, 404, absl::StrCat("no such endpoint: ", req.method, " ", req.path));
-    } else {
-      JsonError(res, res.status, absl::StrCat("HTTP ", res.status));
-    }
-  });
+  http::AnswerServerErrorsInJson(*s->server_, options.http.max_body_bytes);
   HT_ASSIGN_OR_RETURN(http::HostPort hp, http::ParseHostPort(options.listen));
   HT_ASSIGN_OR_RETURN(s->serving_, http::ServingThread::Start(*s->server_, hp));
   return s;

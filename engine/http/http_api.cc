@@ -19,10 +19,7 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 
-void JsonError(httplib::Response& res, int status, absl::string_view message) {
-  res.status = status;
-  res.set_content(nlohmann::json{{"error", std::string(message)}}.dump(), kJson);
-}
+using http::JsonError;
 
 // Alert endpoints take JSON; a missing Content-Type is tolerated.
 bool JsonContentType(const httplib::Request& req, httplib::Response& res) {
@@ -352,16 +349,7 @@ void HttpApi::Serve(const Route& route) {
 }
 
 void HttpApi::AnswerErrorsInJson(size_t max_body_bytes) {
-  server_->set_error_handler([max_body_bytes](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 413) {
-      JsonError(res, 413, absl::StrCat("request body larger than ", max_body_bytes, " bytes"));
-    } else if (res.status == 404) {
-      JsonError(res, 404, absl::StrCat("no such endpoint: ", req.method, " ", req.path));
-    } else {
-      JsonError(res, res.status, absl::StrCat("HTTP ", res.status));
-    }
-  });
+  http::AnswerServerErrorsInJson(*server_, max_body_bytes);
   server_->set_exception_handler(
       [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown";

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
 
 namespace hollowtrees::http {
 
@@ -32,6 +33,24 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view text) {
         absl::StrCat("bad address \"", text, "\": port must be a number from 0 to 65535"));
   }
   return out;
+}
+
+void JsonError(httplib::Response& res, int status, absl::string_view message) {
+  res.status = status;
+  res.set_content(nlohmann::json{{"error", std::string(message)}}.dump(), "application/json");
+}
+
+void AnswerServerErrorsInJson(httplib::Server& server, size_t max_body_bytes) {
+  server.set_error_handler([max_body_bytes](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      JsonError(res, 413, absl::StrCat("request body larger than ", max_body_bytes, " bytes"));
+    } else if (res.status == 404) {
+      JsonError(res, 404, absl::StrCat("no such endpoint: ", req.method, " ", req.path));
+    } else {
+      JsonError(res, res.status, absl::StrCat("HTTP ", res.status));
+    }
+  });
 }
 
 void ConfigureServer(httplib::Server& server, const ServerOptions& options) {

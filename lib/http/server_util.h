@@ -10,6 +10,7 @@
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace hollowtrees::http {
@@ -34,6 +35,13 @@ struct ServerOptions {
 // Applies the house defaults to a cpp-httplib server: TCP_NODELAY (without it
 // cpp-httplib serves ~150 req/s), thread pool, body limit and timeouts.
 void ConfigureServer(httplib::Server& server, const ServerOptions& options);
+
+// Answers `status` with the JSON body {"error": message}.
+void JsonError(httplib::Response& res, int status, absl::string_view message);
+// Gives the answers cpp-httplib makes itself (413 body too large, 404, 400
+// bad request line) a JSON body naming the problem, like the handlers'.
+// `max_body_bytes` is the limit the 413 names.
+void AnswerServerErrorsInJson(httplib::Server& server, size_t max_body_bytes);
 
 // Binds the server to `address` and returns the bound port (the chosen one
 // for port 0). Unavailable when the address is taken.
