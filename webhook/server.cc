@@ -3,7 +3,9 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "lib/common/logging.h"
@@ -133,7 +135,25 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Start(
   // request line) get a JSON body naming the problem, like ours.
   http::AnswerServerErrorsInJson(*s->server_, options.http.max_body_bytes);
   HT_ASSIGN_OR_RETURN(http::HostPort hp, http::ParseHostPort(options.listen));
-  HT_ASSIGN_OR_RETURN(s->serving_, http::ServingThread::Start(*s->server_, hp));
+  // Shared with the metric's callback, which may outlive the server.
+  auto cut = std::make_shared<std::atomic<uint64_t>>(0);
+  registry.AddGaugeCallback(
+      "spot_config_webhook_requests_cut_total",
+      "Connections shut down because their request was not complete within the whole-request "
+      "deadline (the HTTP I/O timeout): slow or stalled senders.",
+      [cut] { return static_cast<double>(cut->load()); });
+  HT_ASSIGN_OR_RETURN(
+      s->serving_,
+      http::ServingThread::Start(
+          *s->server_, hp,
+          {.request_timeout = options.http.io_timeout,
+           .on_cut = [logger, cut](const http::CutConnection& c) {
+             cut->fetch_add(1);
+             logger->warn(
+                 "cut the connection from {}: its request was not complete after {} (a slow or "
+                 "stalled sender)",
+                 c.peer, absl::FormatDuration(c.open));
+           }}));
   return s;
 }
 

@@ -297,7 +297,18 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const http::HostPort& li
                                         .max_body_bytes = intake.max_body_bytes,
                                         .io_timeout = absl::Seconds(10)});
   api->Routes(intake);
-  HT_ASSIGN_OR_RETURN(api->serving_, http::ServingThread::Start(*api->server_, listen));
+  HttpApi* raw = api.get();
+  HT_ASSIGN_OR_RETURN(
+      api->serving_,
+      http::ServingThread::Start(
+          *api->server_, listen,
+          {.request_timeout = absl::Seconds(10), .on_cut = [raw](const http::CutConnection& c) {
+             raw->deps_.metrics.http_requests_cut.Inc();
+             raw->deps_.logger.warn(
+                 "cut the connection from {}: its request was not complete after {} (a slow or "
+                 "stalled sender)",
+                 c.peer, absl::FormatDuration(c.open));
+           }}));
   return api;
 }
 

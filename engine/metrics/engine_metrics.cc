@@ -42,6 +42,11 @@ EngineMetrics::EngineMetrics(metrics::Registry& r)
                                           {"plugin"}, metrics::LatencyBuckets())),
       http_requests(r.AddCounter("hollowtrees_http_requests_total",
                                  "HTTP requests by handler and status code.", {"handler", "code"})),
+      http_requests_cut(r.AddCounter("hollowtrees_http_requests_cut_total",
+                                     "Connections shut down because their request was not "
+                                     "complete within the whole-request deadline (10 s): slow "
+                                     "or stalled senders.")
+                            .Get()),
       journal_moved_aside(r.AddCounter("hollowtrees_journal_moved_aside_total",
                                        "Journals that failed their integrity check at start and "
                                        "were moved aside (their state is lost).")

@@ -25,6 +25,7 @@ struct EngineMetrics {
   metrics::Family<metrics::Counter>& plugin_calls;      // {plugin, outcome}
   metrics::Family<metrics::Histogram>& plugin_call_duration;  // {plugin}
   metrics::Family<metrics::Counter>& http_requests;     // {handler, code}
+  metrics::Counter& http_requests_cut;
   metrics::Counter& journal_moved_aside;
   metrics::Gauge& config_last_reload_successful;
   metrics::Gauge& config_last_reload_success_timestamp;

@@ -90,25 +90,30 @@ absl::StatusOr<int> Bind(httplib::Server& server, const HostPort& address) {
 
 absl::StatusOr<std::unique_ptr<ServingThread>> ServingThread::Start(httplib::Server& server,
                                                                      const HostPort& address,
-                                                                     absl::Duration timeout) {
+                                                                     ServeOptions options) {
   auto port = Bind(server, address);
   if (!port.ok()) return port.status();
   std::unique_ptr<ServingThread> serving(new ServingThread(server, *port));
   serving->thread_ = std::thread([&server] { server.listen_after_bind(); });
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = absl::Now() + options.start_timeout;
   while (!server.is_running()) {
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError(absl::StrCat("the HTTP server on ", address.host, ":",
                                                       *port, " did not start within ",
-                                                      absl::FormatDuration(timeout)));
+                                                      absl::FormatDuration(options.start_timeout)));
     }
     absl::SleepFor(absl::Milliseconds(1));
+  }
+  if (options.request_timeout != absl::InfiniteDuration()) {
+    serving->deadline_ = std::make_unique<RequestDeadline>(*port, options.request_timeout,
+                                                           std::move(options.on_cut));
   }
   return serving;
 }
 
 void ServingThread::Stop() {
   if (!thread_.joinable()) return;
+  deadline_.reset();
   server_.stop();
   thread_.join();
 }

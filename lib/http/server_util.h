@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -7,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "lib/http/request_deadline.h"
 
 namespace httplib {
 class Server;
@@ -28,8 +30,21 @@ struct ServerOptions {
   int threads = 8;
   // Largest accepted request body. Default 4 MiB.
   size_t max_body_bytes = 4 << 20;
-  // Read/write timeouts per request. Default 10 s.
+  // Timeout of each read and write on a connection. Default 10 s. The whole
+  // request's deadline is ServeOptions::request_timeout.
   absl::Duration io_timeout = absl::Seconds(10);
+};
+
+struct ServeOptions {
+  // A request not answered this long after its first byte arrived (headers,
+  // body and handler together) has its connection shut down (see
+  // RequestDeadline). Default 10 s; absl::InfiniteDuration() for none (a
+  // server that holds requests open on purpose, such as a watch).
+  absl::Duration request_timeout = absl::Seconds(10);
+  // Called on the deadline's thread for each connection it cut (to log it).
+  std::function<void(const CutConnection&)> on_cut;
+  // How long Start waits for the server to accept connections.
+  absl::Duration start_timeout = absl::Seconds(10);
 };
 
 // Applies the house defaults to a cpp-httplib server: TCP_NODELAY (without it
@@ -53,11 +68,12 @@ absl::StatusOr<int> Bind(httplib::Server& server, const HostPort& address);
 class ServingThread {
  public:
   // Binds `server` (configured and routed) to `address`, listens on a new
-  // thread and waits until it accepts connections. Unavailable when the
-  // address is taken; DeadlineExceeded when it has not started within
-  // `timeout`.
-  static absl::StatusOr<std::unique_ptr<ServingThread>> Start(
-      httplib::Server& server, const HostPort& address, absl::Duration timeout = absl::Seconds(10));
+  // thread, waits until it accepts connections and puts its requests under
+  // `options.request_timeout`. Unavailable when the address is taken;
+  // DeadlineExceeded when it has not started within `options.start_timeout`.
+  static absl::StatusOr<std::unique_ptr<ServingThread>> Start(httplib::Server& server,
+                                                              const HostPort& address,
+                                                              ServeOptions options = {});
   ~ServingThread() { Stop(); }
   ServingThread(const ServingThread&) = delete;
   ServingThread& operator=(const ServingThread&) = delete;
@@ -67,6 +83,8 @@ class ServingThread {
   void Stop();
   // The bound port (the chosen one when the address asked for port 0).
   int port() const { return port_; }
+  // Connections cut by the request deadline so far.
+  uint64_t requests_cut() const { return deadline_ ? deadline_->cut() : 0; }
 
  private:
   ServingThread(httplib::Server& server, int port) : server_(server), port_(port) {}
@@ -74,6 +92,7 @@ class ServingThread {
   httplib::Server& server_;
   const int port_;
   std::thread thread_;
+  std::unique_ptr<RequestDeadline> deadline_;
 };
 
 }  // namespace hollowtrees::http

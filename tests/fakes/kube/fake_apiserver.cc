@@ -1211,7 +1211,11 @@ absl::StatusOr<std::unique_ptr<FakeApiServer>> FakeApiServer::Start(
   impl->server_->Put(".*", handler);
   impl->server_->Delete(".*", handler);
   HT_ASSIGN_OR_RETURN(http::HostPort hp, http::ParseHostPort(options.listen));
-  HT_ASSIGN_OR_RETURN(impl->serving_, http::ServingThread::Start(*impl->server_, hp));
+  // Watches hold their request open without sending for as long as no event
+  // comes: no whole-request deadline here.
+  HT_ASSIGN_OR_RETURN(impl->serving_,
+                      http::ServingThread::Start(*impl->server_, hp,
+                                                 {.request_timeout = absl::InfiniteDuration()}));
   fake->port_ = impl->serving_->port();
   return fake;
 }
