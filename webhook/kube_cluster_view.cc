@@ -1,5 +1,9 @@
 #include "webhook/kube_cluster_view.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lib/common/status_macros.h"
@@ -42,6 +46,10 @@ absl::StatusOr<std::string> SelectorString(const json& selector) {
   return absl::StrJoin(terms, ",");
 }
 
+namespace {
+absl::Status MalformedAnswer(absl::string_view path, const json::exception& e);
+}  // namespace
+
 KubeClusterView::KubeClusterView(kube::KubeClient& client, KubeClusterViewOptions options,
                                  Clock& clock)
     : client_(client), options_(options), clock_(clock) {}
@@ -52,19 +60,24 @@ int64_t KubeClusterView::node_lists() const {
 }
 
 absl::Status KubeClusterView::RefreshNodes() {
-  HT_ASSIGN_OR_RETURN(json list, client_.List("/api/v1/nodes"));
+  constexpr char kPath[] = "/api/v1/nodes";
+  HT_ASSIGN_OR_RETURN(json list, client_.List(kPath));
   std::map<std::string, std::map<std::string, std::string>> nodes;
-  if (list.contains("items") && list["items"].is_array()) {
-    for (const json& n : list["items"]) {
-      if (!n.contains("metadata") || !n["metadata"].is_object()) continue;
-      const json& md = n["metadata"];
-      auto& labels = nodes[md.value("name", "")];
-      if (md.contains("labels") && md["labels"].is_object()) {
-        for (auto it = md["labels"].begin(); it != md["labels"].end(); ++it) {
-          if (it.value().is_string()) labels[it.key()] = it.value().get<std::string>();
+  try {
+    if (list.contains("items") && list["items"].is_array()) {
+      for (const json& n : list["items"]) {
+        if (!n.is_object() || !n.contains("metadata") || !n["metadata"].is_object()) continue;
+        const json& md = n["metadata"];
+        auto& labels = nodes[md.value("name", "")];
+        if (md.contains("labels") && md["labels"].is_object()) {
+          for (auto it = md["labels"].begin(); it != md["labels"].end(); ++it) {
+            if (it.value().is_string()) labels[it.key()] = it.value().get<std::string>();
+          }
         }
       }
     }
+  } catch (const json::exception& e) {
+    return MalformedAnswer(kPath, e);
   }
   nodes_ = std::move(nodes);
   nodes_at_ = clock_.Now();
@@ -91,6 +104,13 @@ absl::StatusOr<std::map<std::string, std::string>> KubeClusterView::NodeLabels(
 }
 
 namespace {
+
+// An answer of the API server whose fields have types other than the API's:
+// the server's problem (or a proxy's), not the caller's.
+absl::Status MalformedAnswer(absl::string_view path, const json::exception& e) {
+  return absl::UnavailableError(
+      absl::StrCat("the API server's answer to GET ", path, " is malformed: ", e.what()));
+}
 
 const json* Controller(const json& pod) {
   const json& md = pod["metadata"];
@@ -155,31 +175,42 @@ absl::StatusOr<Workload> KubeClusterView::ReadWorkload(const json& pod) {
   kube::ListOptions lo;
   bool count_desired = true;
   if ((kind == "ReplicaSet" || kind == "StatefulSet") && api_version == "apps/v1") {
-    HT_ASSIGN_OR_RETURN(
-        json ctrl, client_.Get(kube::ResourcePath("apps", "v1",
-                                                  kind == "ReplicaSet" ? "replicasets" : "statefulsets",
-                                                  ns, name)));
-    const json spec = ctrl.contains("spec") && ctrl["spec"].is_object() ? ctrl["spec"] : json::object();
-    w.desired = spec.contains("replicas") && spec["replicas"].is_number_integer()
-                    ? spec["replicas"].get<int>()
-                    : 1;
-    if (spec.contains("selector")) {
-      HT_ASSIGN_OR_RETURN(lo.label_selector, SelectorString(spec["selector"]));
+    const std::string path = kube::ResourcePath(
+        "apps", "v1", kind == "ReplicaSet" ? "replicasets" : "statefulsets", ns, name);
+    HT_ASSIGN_OR_RETURN(json ctrl, client_.Get(path));
+    try {
+      const json spec = ctrl.is_object() && ctrl.contains("spec") && ctrl["spec"].is_object()
+                            ? ctrl["spec"]
+                            : json::object();
+      w.desired = spec.contains("replicas") && spec["replicas"].is_number_integer()
+                      ? static_cast<int>(std::clamp<int64_t>(spec["replicas"].get<int64_t>(), 0,
+                                                             std::numeric_limits<int>::max()))
+                      : 1;
+      if (spec.contains("selector")) {
+        HT_ASSIGN_OR_RETURN(lo.label_selector, SelectorString(spec["selector"]));
+      }
+    } catch (const json::exception& e) {
+      return MalformedAnswer(path, e);
     }
     count_desired = false;
   }
-  HT_ASSIGN_OR_RETURN(json pods, client_.List(kube::ResourcePath("", "v1", "pods", ns), lo));
-  if (pods.contains("items") && pods["items"].is_array()) {
-    for (const json& p : pods["items"]) {
-      if (!p.contains("metadata") || !p["metadata"].is_object()) continue;
-      const json* c = Controller(p);
-      if (c == nullptr || c->value("uid", "") != uid || !Live(p)) continue;
-      WorkloadPod wp;
-      wp.uid = p["metadata"].value("uid", "");
-      wp.name = p["metadata"].value("name", "");
-      if (p.contains("spec") && p["spec"].is_object()) wp.node = p["spec"].value("nodeName", "");
-      w.pods.push_back(std::move(wp));
+  const std::string pods_path = kube::ResourcePath("", "v1", "pods", ns);
+  HT_ASSIGN_OR_RETURN(json pods, client_.List(pods_path, lo));
+  try {
+    if (pods.contains("items") && pods["items"].is_array()) {
+      for (const json& p : pods["items"]) {
+        if (!p.is_object() || !p.contains("metadata") || !p["metadata"].is_object()) continue;
+        const json* c = Controller(p);
+        if (c == nullptr || c->value("uid", "") != uid || !Live(p)) continue;
+        WorkloadPod wp;
+        wp.uid = p["metadata"].value("uid", "");
+        wp.name = p["metadata"].value("name", "");
+        if (p.contains("spec") && p["spec"].is_object()) wp.node = p["spec"].value("nodeName", "");
+        w.pods.push_back(std::move(wp));
+      }
     }
+  } catch (const json::exception& e) {
+    return MalformedAnswer(pods_path, e);
   }
   if (count_desired) w.desired = std::max<int>(1, static_cast<int>(w.pods.size()));
   return w;

@@ -7,6 +7,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "lib/aws/credentials.h"
@@ -16,14 +17,26 @@
 
 namespace {
 
+// Never destroyed, so the exit handler that removes it can still read it.
 const std::string& ScratchDir() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/ht-fuzz-aws-XXXXXX";
-    const char* d = mkdtemp(tmpl);
+  static const std::string* dir = [] {
+    // In memory when it can (/dev/shm): a file system on disk costs most of
+    // each run in writes.
+    char shm[] = "/dev/shm/ht-fuzz-aws-XXXXXX";
+    char tmp[] = "/tmp/ht-fuzz-aws-XXXXXX";
+    const char* d = mkdtemp(shm);
+    if (d == nullptr) d = mkdtemp(tmp);
     if (d == nullptr) std::abort();
-    return std::string(d);
+    auto* made = new std::string(d);
+    std::atexit([] {
+      const std::string& dir = ScratchDir();
+      unlink((dir + "/config").c_str());
+      unlink((dir + "/credentials").c_str());
+      rmdir(dir.c_str());
+    });
+    return made;
   }();
-  return dir;
+  return *dir;
 }
 
 void Write(const std::string& path, const std::string& text) {

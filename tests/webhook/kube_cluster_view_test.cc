@@ -7,6 +7,8 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/webhook/kube_fixture.h"
 #include "webhook/extender.h"
+#include "lib/http/http_client.h"
+#include "lib/kube/credentials.h"
 
 namespace hollowtrees::webhook {
 namespace {
@@ -113,6 +115,92 @@ TEST_F(KubeClusterViewTest, SelectorStrings) {
             "a=b,x notin (1,2),y,!z");
   EXPECT_THAT(SelectorString({{"matchExpressions", {{{"key", "x"}, {"operator", "Near"}}}}}),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// An API server (or a proxy before it) whose answers have fields of other
+// types than the API's: canned bodies by path, over a KubeClient.
+class CannedHttp : public http::HttpClient {
+ public:
+  explicit CannedHttp(std::map<std::string, std::string> bodies) : bodies_(std::move(bodies)) {}
+  absl::StatusOr<http::HttpResponse> Send(const http::HttpRequest& request) override {
+    const std::string path = request.path.substr(0, request.path.find('?'));
+    auto it = bodies_.find(path);
+    if (it == bodies_.end()) return http::HttpResponse{.status = 404, .body = "{}"};
+    return http::HttpResponse{.status = 200, .body = it->second};
+  }
+  absl::StatusOr<http::HttpResponse> SendStreaming(
+      const http::HttpRequest&, const std::function<bool(absl::string_view)>&,
+      http::StreamCancel*) override {
+    return absl::UnimplementedError("no watches here");
+  }
+
+ private:
+  std::map<std::string, std::string> bodies_;
+};
+
+std::unique_ptr<kube::KubeClient> CannedClient(std::map<std::string, std::string> bodies) {
+  kube::KubeConfig config;
+  config.server = "https://kube.test:6443";
+  config.token = "t";
+  return std::make_unique<kube::KubeClient>(std::make_unique<CannedHttp>(std::move(bodies)),
+                                            *kube::NewCredentials(config),
+                                            kube::KubeClientOptions{});
+}
+
+TEST(KubeClusterViewMalformedTest, AMalformedApiAnswerIsTheServersErrorNotTheCallers) {
+  FakeClock clock(absl::FromUnixSeconds(1700000000));
+  const json pod = Pod("web-1", "rs-uid-1", "");
+  const std::string rs_path = "/apis/apps/v1/namespaces/shop/replicasets/web-abc";
+  const std::string pods_path = "/api/v1/namespaces/shop/pods";
+  const json good_rs = ReplicaSet("web-abc", "rs-uid-1", 3);
+  json bad_selector = good_rs;
+  bad_selector["spec"]["selector"]["matchExpressions"] = json::array({"not-an-object"});
+  json bad_pod = Pod("web-2", "rs-uid-1", "od-1");
+  bad_pod["metadata"]["ownerReferences"][0]["controller"] = "yes";  // not a bool
+  json bad_name = Pod("web-3", "rs-uid-1", "od-1");
+  bad_name["metadata"]["name"] = 42;
+  const json good_pods = {{"kind", "PodList"}, {"items", json::array()}};
+  struct Case {
+    const char* what;
+    std::string rs;
+    std::string pods;
+    std::string blamed_path;
+  };
+  const std::vector<Case> cases = {
+      {"selector expression not an object", bad_selector.dump(), good_pods.dump(), rs_path},
+      {"controller not a bool", good_rs.dump(),
+       json{{"kind", "PodList"}, {"items", {bad_pod}}}.dump(), pods_path},
+      {"pod name a number", good_rs.dump(),
+       json{{"kind", "PodList"}, {"items", {bad_name}}}.dump(), pods_path},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto client = CannedClient({{rs_path, c.rs}, {pods_path, c.pods}});
+    KubeClusterView view(*client, {}, clock);
+    absl::StatusOr<Workload> w;
+    ASSERT_NO_THROW(w = view.WorkloadOf(pod));
+    EXPECT_THAT(w, StatusIs(absl::StatusCode::kUnavailable,
+                            ::testing::AllOf(::testing::HasSubstr("API server's answer"),
+                                             ::testing::HasSubstr(c.blamed_path))));
+  }
+
+  // Nodes: a node whose name is not a string.
+  auto client = CannedClient(
+      {{"/api/v1/nodes",
+        json{{"kind", "NodeList"}, {"items", {{{"metadata", {{"name", 7}}}}}}}.dump()}});
+  KubeClusterView view(*client, {}, clock);
+  absl::StatusOr<std::map<std::string, std::string>> labels;
+  ASSERT_NO_THROW(labels = view.NodeLabels("od-1"));
+  EXPECT_THAT(labels, StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("/api/v1/nodes")));
+
+  // Through the extender, the scheduler gets the reason in the answer's
+  // error (not a 400 blaming its ExtenderArgs).
+  auto rs_client = CannedClient({{rs_path, bad_selector.dump()}, {pods_path, good_pods.dump()}});
+  KubeClusterView rs_view(*rs_client, {}, clock);
+  Extender ext(rs_view, {}, *MakeLogger("view-test", {.level = "off"}));
+  auto filtered = ext.Filter({{"pod", pod}, {"nodenames", {"od-1"}}});
+  ASSERT_THAT(filtered, IsOk());
+  EXPECT_THAT((*filtered).value("error", ""), ::testing::HasSubstr("API server's answer"));
 }
 
 // The share through the fake API server: 10 replicas at 30%, scaled up one at
