@@ -1,6 +1,9 @@
 #include "lib/kube/kube_client.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "lib/common/deadline.h"
 #include "lib/common/status_macros.h"
 #include "lib/common/url.h"
 #include "lib/kube/kube_error.h"
@@ -57,6 +60,7 @@ absl::StatusOr<nlohmann::json> KubeClient::Request(absl::string_view method,
                                                    const std::string& body,
                                                    absl::string_view content_type) {
   const std::string what = absl::StrCat(method, " ", path);
+  const absl::Time deadline = ScopedDeadline::Current();
   for (int attempt = 0;; ++attempt) {
     http::HttpRequest req;
     req.method = std::string(method);
@@ -64,6 +68,16 @@ absl::StatusOr<nlohmann::json> KubeClient::Request(absl::string_view method,
     req.body = body;
     req.content_type = std::string(content_type);
     req.timeout = options_.timeout;
+    bool cut_by_deadline = false;
+    if (deadline != absl::InfiniteFuture()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) {
+        return absl::DeadlineExceededError(
+            absl::StrCat(what, ": not sent, the caller's deadline has passed"));
+      }
+      cut_by_deadline = left < req.timeout;
+      req.timeout = std::min(req.timeout, left);
+    }
     req.headers.emplace_back("Accept", "application/json");
     req.headers.emplace_back("User-Agent", options_.user_agent);
     auto auth = credentials_->Authorization();
@@ -72,7 +86,14 @@ absl::StatusOr<nlohmann::json> KubeClient::Request(absl::string_view method,
     }
     if (!auth->empty()) req.headers.emplace_back("Authorization", *auth);
     requests_sent_.fetch_add(1);
-    HT_ASSIGN_OR_RETURN(http::HttpResponse resp, http_->Send(req));
+    auto sent = http_->Send(req);
+    if (!sent.ok() && cut_by_deadline && absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, ": no complete answer before the caller's deadline (",
+                       absl::FormatDuration(req.timeout), " left when sent): ",
+                       sent.status().message()));
+    }
+    HT_ASSIGN_OR_RETURN(http::HttpResponse resp, std::move(sent));
     if (resp.status == 401 && attempt == 0 && credentials_->Invalidate()) continue;
     if (resp.status < 200 || resp.status >= 300) {
       return KubeStatusError(resp.status, resp.body, what);

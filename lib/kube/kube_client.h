@@ -69,7 +69,8 @@ class KubeClient {
   absl::StatusOr<nlohmann::json> Delete(absl::string_view path,
                                         const nlohmann::json& options = nullptr);
 
-  // Any request. 2xx: the body as JSON (null when empty). Otherwise the
+  // Any request, under this thread's ScopedDeadline (lib/common/deadline.h)
+  // when there is one. 2xx: the body as JSON (null when empty). Otherwise the
   // KubeStatusError. A 401 is retried once when the credentials can renew
   // (exec plugin, token file).
   absl::StatusOr<nlohmann::json> Request(absl::string_view method, absl::string_view path,

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "lib/common/logging.h"
+#include "lib/common/deadline.h"
 #include "lib/common/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -240,9 +241,13 @@ void Drainer::RunAll(std::vector<std::function<void()>>& tasks) {
     return;
   }
   absl::BlockingCounter done(static_cast<int>(tasks.size()));
+  const absl::Time deadline = ScopedDeadline::Current();  // the drain's, on the pool too
   for (auto& t : tasks) {
-    pool_.Schedule([&t, &done] {
-      t();
+    pool_.Schedule([&t, &done, deadline] {
+      {
+        ScopedDeadline scope(deadline);
+        t();
+      }
       done.DecrementCount();
     });
   }
@@ -302,6 +307,10 @@ absl::StatusOr<DrainResult> Drainer::Drain(
     const std::function<void(absl::Time cordoned_at)>& on_cordoned) {
   const absl::Time start = clock_.Now();
   const absl::Time deadline = start + options.timeout;
+  // Every API call ends by the drain's deadline, even against a server that
+  // answers a byte at a time (the clock may be a test's: the scope is in
+  // real time).
+  ScopedDeadline api_deadline(absl::Now() + options.timeout);
   DrainResult result;
   result.node = node_name;
   result.dry_run = options.dry_run;

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/common/duration.h"
 #include "lib/common/logging.h"
+#include "lib/common/deadline.h"
 #include "lib/common/status_macros.h"
 #include "lib/kube/label_selector.h"
 #include "lib/metrics/metrics.h"
@@ -287,6 +288,11 @@ plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::C
   if (!params.ok()) return plugin::Result::Failed(std::string(params.status().message()));
   const std::string cluster = request.Label("cluster_name");
   const std::string where = cluster.empty() ? "" : absl::StrCat("cluster ", cluster, ": ");
+  // Every API call of this plugin call (finding the node too) ends in time
+  // for the answer to reach the engine.
+  ScopedDeadline call_deadline(context.deadline == absl::InfiniteFuture()
+                                   ? absl::InfiniteFuture()
+                                   : context.deadline - options_.deadline_margin);
   auto api = apis_.ForCluster(cluster);
   if (!api.ok()) return FromStatus(api.status(), where);
   auto node = FindNode(**api, request.labels);

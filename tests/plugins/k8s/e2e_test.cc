@@ -11,10 +11,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/common/logging.h"
+#include "lib/kube/kube_config.h"
+#include "plugins/k8s/drainer.h"
 #include "plugins/k8s/k8s_plugin.h"
+#include "plugins/k8s/kube_http_api.h"
 #include "tests/plugins/k8s/cluster_fixture.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/trickle_server.h"
 
 namespace hollowtrees::k8s {
 namespace {
@@ -370,6 +374,72 @@ TEST(PluginBinaryTest, StartsWithDashedFlagsAndRefusesABrokenKubeconfig) {
   ASSERT_TRUE(code.ok());
   EXPECT_NE(*code, 0);
   EXPECT_THAT((*bad)->Output(), HasSubstr("/nonexistent/config"));
+}
+
+// Deadlines that hold: an API server that answers a byte every 50 ms (each
+// byte well inside the client's 10 s per-request timeout).
+class TricklingApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto slow = hollowtrees::testing::TrickleServer::Start(
+        hollowtrees::testing::TrickleServer::SlowJsonAnswer(400), absl::Milliseconds(50));
+    ASSERT_TRUE(slow.ok()) << slow.status();
+    slow_ = std::move(*slow);
+    dir_ = testing::MakeTempDir("k8s-trickle");
+    kubeconfig_ = dir_ + "/kubeconfig";
+    ASSERT_TRUE(testing::WriteStringToFile(
+                    kubeconfig_,
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: slow\n  cluster:\n"
+                    "    server: " + slow_->url() +
+                        "\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n"
+                        "  context:\n    cluster: slow\n    user: u\ncurrent-context: c\n")
+                    .ok());
+  }
+  std::unique_ptr<hollowtrees::testing::TrickleServer> slow_;
+  std::string dir_;
+  std::string kubeconfig_;
+};
+
+TEST_F(TricklingApiServerTest, ADrainEndsByItsOverallTimeoutAndSaysSo) {
+  auto config = kube::LoadKubeconfig(kubeconfig_, "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto client = kube::KubeClient::Create(*config, {.timeout = absl::Seconds(10)});
+  ASSERT_TRUE(client.ok()) << client.status();
+  KubeHttpApi api(**client);
+  CordonBarrier barrier;
+  Drainer drainer(api, RealClock(), barrier, *TestLogger());
+  DrainOptions options;
+  options.timeout = absl::Seconds(1);
+  options.cordon_hold = absl::ZeroDuration();
+  const absl::Time started = absl::Now();
+  auto result = drainer.Drain("node-1", options, [] { return false; }, nullptr);
+  const absl::Duration took = absl::Now() - started;
+  EXPECT_LT(took, absl::Seconds(2)) << "the drain outlived its 1 s timeout: " << result.status();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded) << result.status();
+  EXPECT_THAT(result.status().message(), HasSubstr("deadline"));
+  EXPECT_THAT(result.status().message(), HasSubstr("/api/v1/nodes/node-1"));
+}
+
+TEST_F(TricklingApiServerTest, APluginCallEndsByItsDeadlineWithAnOutcomeThatSaysSo) {
+  // The engine's call has 3 s; the plugin keeps 2 s of margin for its
+  // answer, so its API calls end after about 1 s.
+  KubeconfigClusterApis apis({.kubeconfig = kubeconfig_});
+  K8sPlugin plugin(PluginUnderTest::Fast({}), apis, RealClock(), *TestLogger());
+  plugin::Request req;
+  req.event_id = "ev-trickle";
+  req.rule = "drain";
+  req.labels = {{"node", "node-1"}};
+  req.params = json::object();
+  req.status = "firing";
+  plugin::Context ctx;
+  ctx.deadline = absl::Now() + absl::Seconds(3);
+  const absl::Time started = absl::Now();
+  plugin::Result r = plugin.Handle(req, ctx);
+  const absl::Duration took = absl::Now() - started;
+  EXPECT_LT(took, absl::Seconds(2)) << r.message;
+  EXPECT_EQ(r.outcome, Outcome::OUTCOME_RETRY) << r.message;
+  EXPECT_THAT(r.message, HasSubstr("deadline"));
 }
 
 }  // namespace
