@@ -15,6 +15,7 @@ absl::string_view IntakeSourceName(IntakeSource source) {
     case IntakeSource::kAlertmanager: return "alertmanager";
     case IntakeSource::kCloudEvents: return "cloudevents";
     case IntakeSource::kReplay: return "replay";
+    case IntakeSource::kSqs: return "sqs";
   }
   return "unknown";
 }
@@ -240,7 +241,7 @@ absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
     e->labels = j.at("labels").get<Labels>();
     e->status = j.at("resolved").get<bool>() ? AlertStatus::kResolved : AlertStatus::kFiring;
     const int intake = j.at("intake").get<int>();
-    if (intake < 0 || intake > static_cast<int>(IntakeSource::kReplay)) {
+    if (intake < 0 || intake > static_cast<int>(IntakeSource::kSqs)) {
       return absl::InvalidArgumentError("journal event has an unknown intake");
     }
     e->intake = static_cast<IntakeSource>(intake);

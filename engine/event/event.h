@@ -18,8 +18,9 @@
 
 namespace hollowtrees::engine {
 
-// Where an event came in. Also a metric label value.
-enum class IntakeSource { kPrometheus, kAlertmanager, kCloudEvents, kReplay };
+// Where an event came in. Also a metric label value. The journal stores the
+// number: add new sources at the end.
+enum class IntakeSource { kPrometheus, kAlertmanager, kCloudEvents, kReplay, kSqs };
 absl::string_view IntakeSourceName(IntakeSource source);
 
 enum class AlertStatus { kFiring, kResolved };

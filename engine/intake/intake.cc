@@ -18,7 +18,7 @@ Intake::Intake(DedupTable& dedup, EventSink& sink, EventLog* log, EngineMetrics&
                const IntakeConfig& config)
     : dedup_(dedup), sink_(sink), log_(log), config_(config) {
   for (IntakeSource s : {IntakeSource::kPrometheus, IntakeSource::kAlertmanager,
-                         IntakeSource::kCloudEvents, IntakeSource::kReplay}) {
+                         IntakeSource::kCloudEvents, IntakeSource::kReplay, IntakeSource::kSqs}) {
     const std::string name(IntakeSourceName(s));
     source_metrics_[static_cast<int>(s)] = {&metrics.events_received.WithLabels({name}),
                                             &metrics.events_duplicate.WithLabels({name}),

@@ -65,7 +65,7 @@ class Intake {
   EventSink& sink_;
   EventLog* log_;
   const IntakeConfig config_;
-  std::array<SourceMetrics, 4> source_metrics_;
+  std::array<SourceMetrics, 5> source_metrics_;
 };
 
 }  // namespace hollowtrees::engine
