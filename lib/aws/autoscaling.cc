@@ -1,5 +1,7 @@
 #include "lib/aws/autoscaling.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/common/status_macros.h"
@@ -58,7 +60,31 @@ void AddList(QueryParams& p, const std::string& prefix, const std::vector<std::s
   }
 }
 
+// The action to act on: by token, by instance id, or both.
+absl::Status AddLifecycleAction(QueryParams& p, const std::string& group, const std::string& hook,
+                                const std::string& token, const std::string& instance_id,
+                                absl::string_view action) {
+  if (group.empty() || hook.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(action, ": needs a group and a hook name"));
+  }
+  if (token.empty() && instance_id.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(action, ": needs a lifecycle action token or an instance id"));
+  }
+  p.emplace_back("AutoScalingGroupName", group);
+  p.emplace_back("LifecycleHookName", hook);
+  if (!token.empty()) p.emplace_back("LifecycleActionToken", token);
+  if (!instance_id.empty()) p.emplace_back("InstanceId", instance_id);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool IsNoActiveLifecycleAction(const absl::Status& status) {
+  auto e = GetAwsError(status);
+  return e.has_value() && e->code == "ValidationError" &&
+         absl::StrContains(absl::AsciiStrToLower(e->message), "no active lifecycle action found");
+}
 
 absl::StatusOr<std::optional<AsgInstance>> AutoScalingClient::DescribeAutoScalingInstance(
     const std::string& instance_id, absl::Time deadline) {
@@ -129,6 +155,53 @@ absl::Status AutoScalingClient::UpdateAutoScalingGroup(const std::string& group,
   if (max_size) p.emplace_back("MaxSize", absl::StrCat(*max_size));
   if (desired_capacity) p.emplace_back("DesiredCapacity", absl::StrCat(*desired_capacity));
   return client_.Call("UpdateAutoScalingGroup", p, deadline).status();
+}
+
+absl::Status AutoScalingClient::CompleteLifecycleAction(
+    const std::string& group, const std::string& hook, const std::string& token,
+    const std::string& instance_id, const std::string& result, absl::Time deadline) {
+  if (result != "CONTINUE" && result != "ABANDON") {
+    return absl::InvalidArgumentError(absl::StrCat("CompleteLifecycleAction: result \"", result,
+                                                   "\" is not CONTINUE or ABANDON"));
+  }
+  QueryParams p;
+  HT_RETURN_IF_ERROR(
+      AddLifecycleAction(p, group, hook, token, instance_id, "CompleteLifecycleAction"));
+  p.emplace_back("LifecycleActionResult", result);
+  return client_.Call("CompleteLifecycleAction", p, deadline).status();
+}
+
+absl::Status AutoScalingClient::RecordLifecycleActionHeartbeat(const std::string& group,
+                                                               const std::string& hook,
+                                                               const std::string& token,
+                                                               const std::string& instance_id,
+                                                               absl::Time deadline) {
+  QueryParams p;
+  HT_RETURN_IF_ERROR(
+      AddLifecycleAction(p, group, hook, token, instance_id, "RecordLifecycleActionHeartbeat"));
+  return client_.Call("RecordLifecycleActionHeartbeat", p, deadline).status();
+}
+
+absl::StatusOr<std::vector<LifecycleHook>> AutoScalingClient::DescribeLifecycleHooks(
+    const std::string& group, absl::Time deadline) {
+  HT_ASSIGN_OR_RETURN(auto doc, client_.Call("DescribeLifecycleHooks",
+                                             {{"AutoScalingGroupName", group}}, deadline));
+  std::vector<LifecycleHook> out;
+  for (auto m : XmlChild(doc->document_element(), "DescribeLifecycleHooksResult/LifecycleHooks")
+                    .children("member")) {
+    LifecycleHook h;
+    h.name = XmlText(m, "LifecycleHookName");
+    h.auto_scaling_group_name = XmlText(m, "AutoScalingGroupName");
+    h.transition = XmlText(m, "LifecycleTransition");
+    h.heartbeat_timeout = absl::Seconds(Int(m, "HeartbeatTimeout"));
+    h.global_timeout = absl::Seconds(Int(m, "GlobalTimeout"));
+    h.default_result = XmlText(m, "DefaultResult");
+    h.notification_target_arn = XmlText(m, "NotificationTargetARN");
+    h.role_arn = XmlText(m, "RoleARN");
+    h.notification_metadata = XmlText(m, "NotificationMetadata");
+    out.push_back(std::move(h));
+  }
+  return out;
 }
 
 }  // namespace hollowtrees::aws

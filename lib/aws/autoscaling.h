@@ -37,6 +37,29 @@ struct AutoScalingGroup {
   std::string status;  // "Delete in progress" while being deleted
 };
 
+// A lifecycle hook of a group (DescribeLifecycleHooks).
+struct LifecycleHook {
+  std::string name;
+  std::string auto_scaling_group_name;
+  // "autoscaling:EC2_INSTANCE_LAUNCHING" or "autoscaling:EC2_INSTANCE_TERMINATING".
+  std::string transition;
+  // How long an instance waits in the hook's wait state unless heartbeats
+  // extend it (HeartbeatTimeout).
+  absl::Duration heartbeat_timeout = absl::ZeroDuration();
+  // The longest wait, heartbeats included (GlobalTimeout).
+  absl::Duration global_timeout = absl::ZeroDuration();
+  std::string default_result;  // "CONTINUE" or "ABANDON"
+  std::string notification_target_arn;
+  std::string role_arn;
+  std::string notification_metadata;
+};
+
+// True for the error Auto Scaling answers when completing or heartbeating a
+// lifecycle action that is no longer waiting (completed, abandoned, or timed
+// out): ValidationError "No active Lifecycle Action found ...". Callers treat
+// it as "already done".
+bool IsNoActiveLifecycleAction(const absl::Status& status);
+
 struct ScalingActivity {
   std::string activity_id;
   std::string description;
@@ -67,6 +90,26 @@ class AutoScalingClient {
                                       std::optional<int> max_size,
                                       std::optional<int> desired_capacity,
                                       absl::Time deadline = absl::InfiniteFuture());
+
+  // Ends the instance's wait in the hook: `result` "CONTINUE" or "ABANDON".
+  // The action is named by `token` (LifecycleActionToken) or `instance_id`,
+  // either may be empty but not both (InvalidArgument, as for another
+  // result, without a call). A hook no longer waiting answers an error that
+  // IsNoActiveLifecycleAction recognises.
+  absl::Status CompleteLifecycleAction(const std::string& group, const std::string& hook,
+                                       const std::string& token, const std::string& instance_id,
+                                       const std::string& result,
+                                       absl::Time deadline = absl::InfiniteFuture());
+  // Restarts the hook's heartbeat timeout (never past its global timeout).
+  // Same naming rules and errors as CompleteLifecycleAction.
+  absl::Status RecordLifecycleActionHeartbeat(const std::string& group, const std::string& hook,
+                                              const std::string& token,
+                                              const std::string& instance_id,
+                                              absl::Time deadline = absl::InfiniteFuture());
+  // Every lifecycle hook of the group (none for a group without hooks; Auto
+  // Scaling answers ValidationError for a group that does not exist).
+  absl::StatusOr<std::vector<LifecycleHook>> DescribeLifecycleHooks(
+      const std::string& group, absl::Time deadline = absl::InfiniteFuture());
 
  private:
   QueryClient& client_;

@@ -258,38 +258,16 @@ absl::StatusOr<std::unique_ptr<pugi::xml_document>> QueryClient::Call(absl::stri
   QueryParams all = {{"Action", std::string(action)}, {"Version", options_.version}};
   all.insert(all.end(), params.begin(), params.end());
   const std::string body = FormEncode(all);
-  bool refreshed = false;
-  absl::Status last;
-  for (int attempt = 1; attempt <= std::max(1, options_.retry.max_attempts); ++attempt) {
-    // Each attempt ends by the deadline, though never in less than a second
-    // (a request must get its chance).
-    const absl::Duration left = deadline - clock_.Now();
-    if (left <= absl::ZeroDuration() && attempt > 1) break;
-    const absl::Duration timeout = std::min(options_.timeout, std::max(absl::Seconds(1), left));
-    auto result = CallOnce(action, body, timeout);
-    if (result.ok()) return result;
-    last = result.status();
-    if (!refreshed && credentials_ != nullptr &&
-        (IsAwsError(last, "ExpiredToken") || IsAwsError(last, "ExpiredTokenException") ||
-         IsAwsError(last, "RequestExpired"))) {
-      // The cached temporary credentials ran out early: fetch anew, once.
-      refreshed = true;
-      credentials_->Invalidate();
-      if (logger_ != nullptr) {
-        logger_->info("{} {}: {}; refreshing credentials", options_.service, action, last.message());
-      }
-      continue;
-    }
-    if (!Retryable(last) || attempt == options_.retry.max_attempts) break;
-    const absl::Duration delay = backoff_.Delay(attempt);
-    if (clock_.Now() + delay > deadline) break;
-    if (logger_ != nullptr) {
-      logger_->warn("{} {}: {}; retry {} in {}", options_.service, action, last.message(), attempt,
-                    absl::FormatDuration(delay));
-    }
-    clock_.SleepFor(delay);
-  }
-  return last;
+  const RetryLoop loop{.retry = options_.retry,
+                       .clock = clock_,
+                       .backoff = backoff_,
+                       .credentials = credentials_,
+                       .logger = logger_,
+                       .what = absl::StrCat(options_.service, " ", action),
+                       .retryable = &Retryable};
+  return RunWithRetries<std::unique_ptr<pugi::xml_document>>(
+      loop, options_.timeout, deadline,
+      [&](absl::Duration timeout) { return CallOnce(action, body, timeout); });
 }
 
 }  // namespace hollowtrees::aws

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lib/aws/credentials.h"
+#include "lib/aws/retry.h"
 #include "lib/aws/environment.h"
 #include "lib/common/backoff.h"
 #include "lib/common/clock.h"
@@ -60,14 +61,6 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 std::string FormEncode(const QueryParams& params);
 // Parses a form body; '+' is a space. Keys keep their order.
 QueryParams FormDecode(absl::string_view body);
-
-struct RetryOptions {
-  // Attempts in all, the first included. Default 5.
-  int max_attempts = 5;
-  // Backoff before retry n (1-based) is uniform in [0, min(max_delay, base_delay * 2^(n-1))].
-  absl::Duration base_delay = absl::Milliseconds(100);
-  absl::Duration max_delay = absl::Seconds(5);
-};
 
 struct QueryClientOptions {
   // "https://autoscaling.us-east-1.amazonaws.com" (see endpoints.h).

@@ -7,6 +7,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -18,10 +19,11 @@
 #include "lib/common/rfc3339.h"
 #include "lib/http/server_util.h"
 #include "pugixml.hpp"
+#include "tests/fakes/aws/fake_sqs.h"
+#include "tests/fakes/aws/fake_xml.h"
 
 namespace hollowtrees::testing {
 namespace {
-
 
 constexpr char kAsgNs[] = "http://autoscaling.amazonaws.com/doc/2011-01-01/";
 constexpr char kEc2Ns[] = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -51,20 +53,8 @@ struct InjectedFault {
   int skip = 0;
 };
 
-void Add(pugi::xml_node parent, const char* name, const std::string& text) {
-  parent.append_child(name).text().set(text.c_str());
-}
-
-std::string ToString(const pugi::xml_document& doc) {
-  struct Writer : pugi::xml_writer {
-    std::string out;
-    void write(const void* data, size_t size) override {
-      out.append(static_cast<const char*>(data), size);
-    }
-  } w;
-  doc.save(w, "", pugi::format_raw);
-  return w.out;
-}
+using fake_xml::Add;
+using fake_xml::ToString;
 
 int Ec2StateCode(const std::string& state) {
   if (state == "pending") return 0;
@@ -86,6 +76,27 @@ bool ValidInstanceId(absl::string_view id) {
   return true;
 }
 
+// EC2 filter values: '*' matches any run of characters, '?' one.
+bool GlobMatch(absl::string_view pattern, absl::string_view text) {
+  size_t p = 0, t = 0, star = std::string::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
 // Members of "Prefix.member.N" (Auto Scaling) or "Prefix.N" (EC2), in order.
 std::vector<std::string> ListParam(const std::map<std::string, std::string>& p,
                                    const std::string& prefix) {
@@ -102,11 +113,17 @@ std::vector<std::string> ListParam(const std::map<std::string, std::string>& p,
 
 class FakeAws::Impl {
  public:
-  explicit Impl(const FakeAwsOptions& o) : options(o), credentials(o.credentials) {}
+  explicit Impl(const FakeAwsOptions& o)
+      : options(o),
+        clock(o.clock != nullptr ? *o.clock : RealClock()),
+        sqs(o.region, clock),
+        credentials(o.credentials) {}
 
   void Handle(const httplib::Request& req, httplib::Response& res);
 
   FakeAwsOptions options;
+  Clock& clock;
+  FakeSqs sqs;  // its own lock; taken after mu, never before
   absl::Mutex mu;
   std::map<std::string, std::string> credentials ABSL_GUARDED_BY(mu);
   std::map<std::string, IssuedCredentials> issued ABSL_GUARDED_BY(mu);
@@ -116,6 +133,10 @@ class FakeAws::Impl {
   std::vector<std::string> launched ABSL_GUARDED_BY(mu);
   std::map<std::string, InjectedFault> faults ABSL_GUARDED_BY(mu);
   std::vector<FakeCall> calls ABSL_GUARDED_BY(mu);
+  // Lifecycle hooks by group, then name; actions by token, in start order.
+  std::map<std::string, std::map<std::string, FakeLifecycleHook>> hooks ABSL_GUARDED_BY(mu);
+  std::map<std::string, FakeLifecycleAction> actions ABSL_GUARDED_BY(mu);
+  std::vector<std::string> action_order ABSL_GUARDED_BY(mu);
   uint64_t next_id ABSL_GUARDED_BY(mu) = 0x5000;
   uint64_t request_counter ABSL_GUARDED_BY(mu) = 0;
 
@@ -206,6 +227,28 @@ class FakeAws::Impl {
   bool UpdateGroup(Ctx& c, pugi::xml_node result, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   bool SetDesiredCapacity(Ctx& c, pugi::xml_node result, Fault* f)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Lifecycle hooks (fake_aws.cc, "Lifecycle hooks").
+  bool PutLifecycleHookAction(Ctx& c, pugi::xml_node result, Fault* f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool DescribeLifecycleHooks(Ctx& c, pugi::xml_node result, Fault* f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool CompleteLifecycleAction(Ctx& c, pugi::xml_node result, Fault* f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool RecordLifecycleActionHeartbeat(Ctx& c, pugi::xml_node result, Fault* f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The active action a Complete/Heartbeat names (by token or instance id).
+  FakeLifecycleAction* FindAction(Ctx& c, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<std::string> StartAction(const std::string& instance_id,
+                                          LifecycleTransition transition,
+                                          const std::string& hook_name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Ends an action with a result: the instance moves on.
+  void EndAction(FakeLifecycleAction& a, const std::string& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Ends every action past its deadline with its hook's DefaultResult.
+  void ExpireActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // What Auto Scaling sends to an SQS notification target.
+  void Notify(const FakeLifecycleHook& h, const nlohmann::json& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // EC2.
   bool DescribeInstances(Ctx& c, pugi::xml_node root, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   bool TerminateInstances(Ctx& c, pugi::xml_node root, Fault* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -240,9 +283,11 @@ absl::StatusOr<FakeAws::Impl::Ctx> FakeAws::Impl::Authenticate(const httplib::Re
   }
   ctx.service = parsed->service;
   ctx.access_key_id = parsed->access_key_id;
-  if (ctx.service != "autoscaling" && ctx.service != "ec2" && ctx.service != "sts") {
+  if (ctx.service != "autoscaling" && ctx.service != "ec2" && ctx.service != "sts" &&
+      ctx.service != "sqs") {
     *fault = {"InvalidAction", 400,
-              absl::StrCat("This fake serves autoscaling, ec2 and sts, not \"", ctx.service, "\"")};
+              absl::StrCat("This fake serves autoscaling, ec2, sts and sqs, not \"", ctx.service,
+                           "\"")};
     return absl::UnauthenticatedError("service");
   }
   const bool ec2 = ctx.service == "ec2";
@@ -596,6 +641,364 @@ bool FakeAws::Impl::SetDesiredCapacity(Ctx& c, pugi::xml_node result, Fault* f) 
 }
 
 // ---------------------------------------------------------------------------
+// Lifecycle hooks.
+
+namespace {
+
+constexpr char kLaunching[] = "autoscaling:EC2_INSTANCE_LAUNCHING";
+constexpr char kTerminating[] = "autoscaling:EC2_INSTANCE_TERMINATING";
+
+Fault NullParam(const char* member) {
+  return {"ValidationError", 400,
+          absl::StrCat("1 validation error detected: Value null at '", member,
+                       "' failed to satisfy constraint: Member must not be null")};
+}
+
+Fault GroupNotFound(const std::string& name) {
+  return {"ValidationError", 400,
+          absl::StrCat("AutoScalingGroup name not found - AutoScalingGroup ", name, " not found")};
+}
+
+int GlobalTimeoutSeconds(int heartbeat) { return std::min(100 * heartbeat, 172800); }
+
+bool ValidHookName(const std::string& name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char ch : name) {
+    if (!absl::ascii_isalnum(ch) && ch != '-' && ch != '_' && ch != '/') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void FakeAws::Impl::Notify(const FakeLifecycleHook& h, const nlohmann::json& message) {
+  if (!absl::StartsWith(h.notification_target_arn, "arn:aws:sqs:")) return;
+  (void)sqs.EnqueueByArn(h.notification_target_arn, message.dump());
+}
+
+bool FakeAws::Impl::PutLifecycleHookAction(Ctx& c, pugi::xml_node result, Fault* f) {
+  auto& p = c.params;
+  if (!p.count("LifecycleHookName")) {
+    *f = NullParam("lifecycleHookName");
+    return false;
+  }
+  if (!p.count("AutoScalingGroupName")) {
+    *f = NullParam("autoScalingGroupName");
+    return false;
+  }
+  const std::string name = p["LifecycleHookName"];
+  const std::string group = p["AutoScalingGroupName"];
+  if (!ValidHookName(name)) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("1 validation error detected: Value '", name,
+                       "' at 'lifecycleHookName' failed to satisfy constraint: Member must "
+                       "satisfy regular expression pattern: [A-Za-z0-9\\-_\\/]+")};
+    return false;
+  }
+  if (!groups.count(group)) {
+    *f = GroupNotFound(group);
+    return false;
+  }
+  auto existing = hooks[group].find(name);
+  FakeLifecycleHook h;
+  if (existing != hooks[group].end()) {
+    h = existing->second;
+  } else {
+    h.name = name;
+    h.group = group;
+    h.transition.clear();
+  }
+  if (p.count("LifecycleTransition")) {
+    const std::string& t = p["LifecycleTransition"];
+    if (t != kLaunching && t != kTerminating) {
+      *f = {"ValidationError", 400,
+            absl::StrCat("Invalid Lifecycle Transition: ", t, ". Valid values are ", kLaunching,
+                         " and ", kTerminating)};
+      return false;
+    }
+    h.transition = t;
+  }
+  if (h.transition.empty()) {
+    *f = {"ValidationError", 400, "LifecycleTransition is required to create a lifecycle hook"};
+    return false;
+  }
+  if (p.count("HeartbeatTimeout")) {
+    int v = 0;
+    if (!absl::SimpleAtoi(p["HeartbeatTimeout"], &v) || v < 30 || v > 7200) {
+      *f = {"ValidationError", 400,
+            absl::StrCat("1 validation error detected: Value '", p["HeartbeatTimeout"],
+                         "' at 'heartbeatTimeout' failed to satisfy constraint: Member must have "
+                         "value ",
+                         v < 30 ? "greater than or equal to 30" : "less than or equal to 7200")};
+      return false;
+    }
+    h.heartbeat_timeout_seconds = v;
+  }
+  if (p.count("DefaultResult")) {
+    const std::string& r = p["DefaultResult"];
+    if (r != "CONTINUE" && r != "ABANDON") {
+      *f = {"ValidationError", 400,
+            absl::StrCat("Invalid DefaultResult: ", r, ". Valid values are CONTINUE and ABANDON")};
+      return false;
+    }
+    h.default_result = r;
+  }
+  if (p.count("RoleARN")) h.role_arn = p["RoleARN"];
+  if (p.count("NotificationMetadata")) h.notification_metadata = p["NotificationMetadata"];
+  const bool new_target = p.count("NotificationTargetARN") > 0 && !p["NotificationTargetARN"].empty();
+  if (p.count("NotificationTargetARN")) h.notification_target_arn = p["NotificationTargetARN"];
+  if (new_target) {
+    if (h.role_arn.empty()) {
+      *f = {"ValidationError", 400,
+            "RoleARN is required when NotificationTargetARN is specified"};
+      return false;
+    }
+    // Auto Scaling sends a test message to the target and refuses the hook
+    // when it cannot.
+    const bool ours = absl::StartsWith(h.notification_target_arn,
+                                       absl::StrCat("arn:aws:sqs:", options.region, ":", kAccount, ":"));
+    if (absl::StartsWith(h.notification_target_arn, "arn:aws:sqs:") &&
+        (!ours || !sqs.HasQueueArn(h.notification_target_arn))) {
+      *f = {"ValidationError", 400,
+            absl::StrCat("Unable to publish test message to notification target ",
+                         h.notification_target_arn, " using IAM role ", h.role_arn,
+                         ". Please check your target and role configuration and try to put "
+                         "lifecycle hook again.")};
+      return false;
+    }
+  }
+  hooks[group][name] = h;
+  if (new_target) {
+    Notify(h, {{"AccountId", kAccount},
+               {"RequestId", c.request_id},
+               {"AutoScalingGroupARN",
+                absl::StrCat("arn:aws:autoscaling:", options.region, ":", kAccount,
+                             ":autoScalingGroup:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0:"
+                             "autoScalingGroupName/",
+                             group)},
+               {"AutoScalingGroupName", group},
+               {"Service", "AWS Auto Scaling"},
+               {"Event", "autoscaling:TEST_NOTIFICATION"},
+               {"Time", FormatRfc3339(clock.Now(), Rfc3339Fraction::kMillis)}});
+  }
+  return true;
+}
+
+bool FakeAws::Impl::DescribeLifecycleHooks(Ctx& c, pugi::xml_node result, Fault* f) {
+  if (!c.params.count("AutoScalingGroupName")) {
+    *f = NullParam("autoScalingGroupName");
+    return false;
+  }
+  const std::string group = c.params["AutoScalingGroupName"];
+  if (!groups.count(group)) {
+    *f = GroupNotFound(group);
+    return false;
+  }
+  std::vector<std::string> names = ListParam(c.params, "LifecycleHookNames.member");
+  if (names.size() > 50) {
+    *f = {"ValidationError", 400,
+          "1 validation error detected: Value at 'lifecycleHookNames' failed to satisfy constraint: "
+          "Member must have length less than or equal to 50"};
+    return false;
+  }
+  pugi::xml_node list = result.append_child("LifecycleHooks");
+  for (const auto& [name, h] : hooks[group]) {
+    if (!names.empty() && std::find(names.begin(), names.end(), name) == names.end()) continue;
+    pugi::xml_node m = list.append_child("member");
+    Add(m, "LifecycleHookName", h.name);
+    Add(m, "AutoScalingGroupName", h.group);
+    Add(m, "LifecycleTransition", h.transition);
+    if (!h.notification_target_arn.empty()) Add(m, "NotificationTargetARN", h.notification_target_arn);
+    if (!h.role_arn.empty()) Add(m, "RoleARN", h.role_arn);
+    if (!h.notification_metadata.empty()) Add(m, "NotificationMetadata", h.notification_metadata);
+    Add(m, "HeartbeatTimeout", absl::StrCat(h.heartbeat_timeout_seconds));
+    Add(m, "GlobalTimeout", absl::StrCat(GlobalTimeoutSeconds(h.heartbeat_timeout_seconds)));
+    Add(m, "DefaultResult", h.default_result);
+  }
+  return true;
+}
+
+FakeLifecycleAction* FakeAws::Impl::FindAction(Ctx& c, Fault* f) {
+  auto& p = c.params;
+  if (!p.count("LifecycleHookName")) {
+    *f = NullParam("lifecycleHookName");
+    return nullptr;
+  }
+  if (!p.count("AutoScalingGroupName")) {
+    *f = NullParam("autoScalingGroupName");
+    return nullptr;
+  }
+  const bool by_token = p.count("LifecycleActionToken") > 0;
+  const std::string token = by_token ? p["LifecycleActionToken"] : "";
+  if (by_token && token.size() != 36) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("1 validation error detected: Value '", token,
+                       "' at 'lifecycleActionToken' failed to satisfy constraint: Member must have "
+                       "length ",
+                       token.size() < 36 ? "greater than or equal to 36" : "less than or equal to 36")};
+    return nullptr;
+  }
+  const std::string instance = p.count("InstanceId") ? p["InstanceId"] : "";
+  if (!by_token && instance.empty()) {
+    *f = {"ValidationError", 400, "Either LifecycleActionToken or InstanceId must be specified."};
+    return nullptr;
+  }
+  if (instance.size() > 19) {
+    *f = {"ValidationError", 400,
+          absl::StrCat("1 validation error detected: Value '", instance,
+                       "' at 'instanceId' failed to satisfy constraint: Member must have length "
+                       "less than or equal to 19")};
+    return nullptr;
+  }
+  const std::string& group = p["AutoScalingGroupName"];
+  if (!groups.count(group)) {
+    *f = GroupNotFound(group);
+    return nullptr;
+  }
+  for (const std::string& t : action_order) {
+    FakeLifecycleAction& a = actions[t];
+    if (a.completed || a.expired || a.group != group || a.hook != p["LifecycleHookName"]) continue;
+    if (by_token ? a.token == token : a.instance_id == instance) return &a;
+  }
+  *f = {"ValidationError", 400,
+        by_token ? absl::StrCat("No active Lifecycle Action found with token ", token)
+                 : absl::StrCat("No active Lifecycle Action found with instance ID ", instance)};
+  return nullptr;
+}
+
+bool FakeAws::Impl::CompleteLifecycleAction(Ctx& c, pugi::xml_node result, Fault* f) {
+  if (!c.params.count("LifecycleActionResult")) {
+    *f = NullParam("lifecycleActionResult");
+    return false;
+  }
+  const std::string r = c.params["LifecycleActionResult"];
+  if (r != "CONTINUE" && r != "ABANDON") {
+    *f = {"ValidationError", 400,
+          absl::StrCat("Invalid LifecycleActionResult: ", r,
+                       ". Valid values are CONTINUE and ABANDON")};
+    return false;
+  }
+  FakeLifecycleAction* a = FindAction(c, f);
+  if (a == nullptr) return false;
+  a->completed = true;
+  a->completed_by_instance_id = !c.params.count("LifecycleActionToken");
+  EndAction(*a, r);
+  return true;
+}
+
+bool FakeAws::Impl::RecordLifecycleActionHeartbeat(Ctx& c, pugi::xml_node result, Fault* f) {
+  FakeLifecycleAction* a = FindAction(c, f);
+  if (a == nullptr) return false;
+  int heartbeat = 3600;
+  auto hs = hooks.find(a->group);
+  if (hs != hooks.end()) {
+    auto h = hs->second.find(a->hook);
+    if (h != hs->second.end()) heartbeat = h->second.heartbeat_timeout_seconds;
+  }
+  ++a->heartbeats;
+  a->deadline = std::min(clock.Now() + absl::Seconds(heartbeat), a->global_deadline);
+  return true;
+}
+
+void FakeAws::Impl::EndAction(FakeLifecycleAction& a, const std::string& result) {
+  a.result = result;
+  auto it = instances.find(a.instance_id);
+  if (it == instances.end()) return;
+  FakeInstance& i = it->second;
+  const bool launching = a.transition == kLaunching;
+  if (launching && result == "ABANDON") {
+    // An abandoned launch ends at once, whatever other hooks wait.
+    i.lifecycle_state = "Terminating:Proceed";
+    i.state = "shutting-down";
+    return;
+  }
+  for (const auto& [t, other] : actions) {
+    if (&other != &a && other.instance_id == a.instance_id && other.transition == a.transition &&
+        !other.completed && !other.expired) {
+      return;  // the instance waits for every hook
+    }
+  }
+  if (launching) {
+    if (i.lifecycle_state == "Pending:Wait") {
+      i.lifecycle_state = "InService";
+      i.state = "running";
+    }
+  } else {
+    i.lifecycle_state = "Terminating:Proceed";
+    i.state = "shutting-down";
+  }
+}
+
+void FakeAws::Impl::ExpireActions() {
+  const absl::Time now = clock.Now();
+  for (const std::string& t : action_order) {
+    FakeLifecycleAction& a = actions[t];
+    if (a.completed || a.expired || now < a.deadline) continue;
+    a.expired = true;
+    std::string result = "ABANDON";
+    auto hs = hooks.find(a.group);
+    if (hs != hooks.end()) {
+      auto h = hs->second.find(a.hook);
+      if (h != hs->second.end()) result = h->second.default_result;
+    }
+    EndAction(a, result);
+  }
+}
+
+absl::StatusOr<std::string> FakeAws::Impl::StartAction(const std::string& instance_id,
+                                                       LifecycleTransition transition,
+                                                       const std::string& hook_name) {
+  auto it = instances.find(instance_id);
+  if (it == instances.end() || it->second.group.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(instance_id, " is in no Auto Scaling group"));
+  }
+  FakeInstance& i = it->second;
+  const std::string want = transition == LifecycleTransition::kLaunching ? kLaunching : kTerminating;
+  const FakeLifecycleHook* hook = nullptr;
+  for (const auto& [name, h] : hooks[i.group]) {
+    if (h.transition == want && (hook_name.empty() || name == hook_name)) {
+      hook = &h;
+      break;
+    }
+  }
+  if (hook == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("group ", i.group, " has no ", want, " hook ",
+                                                      hook_name));
+  }
+  FakeLifecycleAction a;
+  a.token = absl::StrFormat("%s-%s-%s-%s-%s", Random("0123456789abcdef", 8),
+                            Random("0123456789abcdef", 4), Random("0123456789abcdef", 4),
+                            Random("0123456789abcdef", 4), Random("0123456789abcdef", 12));
+  a.group = i.group;
+  a.hook = hook->name;
+  a.instance_id = instance_id;
+  a.transition = want;
+  a.started = clock.Now();
+  a.deadline = a.started + absl::Seconds(hook->heartbeat_timeout_seconds);
+  a.global_deadline = a.started + absl::Seconds(GlobalTimeoutSeconds(hook->heartbeat_timeout_seconds));
+  actions[a.token] = a;
+  action_order.push_back(a.token);
+  const bool launching = transition == LifecycleTransition::kLaunching;
+  i.lifecycle_state = launching ? "Pending:Wait" : "Terminating:Wait";
+  nlohmann::json message = {{"Origin", launching ? "EC2" : "AutoScalingGroup"},
+                            {"Destination", launching ? "AutoScalingGroup" : "EC2"},
+                            {"LifecycleHookName", hook->name},
+                            {"AccountId", kAccount},
+                            {"RequestId", NewRequestId()},
+                            {"LifecycleTransition", want},
+                            {"AutoScalingGroupName", i.group},
+                            {"Service", "AWS Auto Scaling"},
+                            {"Time", FormatRfc3339(a.started, Rfc3339Fraction::kMillis)},
+                            {"EC2InstanceId", instance_id},
+                            {"LifecycleActionToken", a.token}};
+  if (!hook->notification_metadata.empty()) {
+    message["NotificationMetadata"] = hook->notification_metadata;
+  }
+  Notify(*hook, message);
+  return a.token;
+}
+
+// ---------------------------------------------------------------------------
 // EC2.
 
 bool FakeAws::Impl::CheckEc2Ids(const std::vector<std::string>& ids, Fault* f) {
@@ -619,13 +1022,93 @@ bool FakeAws::Impl::CheckEc2Ids(const std::vector<std::string>& ids, Fault* f) {
 
 bool FakeAws::Impl::DescribeInstances(Ctx& c, pugi::xml_node root, Fault* f) {
   std::vector<std::string> ids = ListParam(c.params, "InstanceId");
+  struct Filter {
+    std::string name;
+    std::vector<std::string> values;
+  };
+  std::vector<Filter> filters;
+  for (int n = 1; n < 1000; ++n) {
+    auto it = c.params.find(absl::StrCat("Filter.", n, ".Name"));
+    if (it == c.params.end()) break;
+    static const std::set<std::string> kKnown = {
+        "instance-id",       "instance-state-name", "instance-state-code", "instance-type",
+        "availability-zone", "instance-lifecycle",  "tag-key",             "tag-value",
+        "owner-id",          "reservation-id"};
+    if (!kKnown.count(it->second) && !absl::StartsWith(it->second, "tag:")) {
+      *f = {"InvalidParameterValue", 400, absl::StrCat("The filter '", it->second, "' is invalid")};
+      return false;
+    }
+    filters.push_back({it->second, ListParam(c.params, absl::StrCat("Filter.", n, ".Value"))});
+  }
+  std::optional<int> max_results;
+  if (auto it = c.params.find("MaxResults"); it != c.params.end()) {
+    if (!ids.empty()) {
+      *f = {"InvalidParameterCombination", 400,
+            "The parameter instancesSet cannot be used with the parameter maxResults"};
+      return false;
+    }
+    int v = 0;
+    if (!absl::SimpleAtoi(it->second, &v)) {
+      *f = {"InvalidParameterValue", 400,
+            absl::StrCat("Invalid value '", it->second, "' for maxResults")};
+      return false;
+    }
+    if (v < 5 || v > 1000) {
+      *f = {"InvalidParameterValue", 400,
+            absl::StrCat("Value ( ", v, " ) for parameter maxResults is invalid. Expecting a value ",
+                         v < 5 ? "greater than 5." : "less than 1000.")};
+      return false;
+    }
+    max_results = v;
+  }
+  size_t start = 0;
+  if (auto it = c.params.find("NextToken"); it != c.params.end()) {
+    std::string raw;
+    if (!absl::WebSafeBase64Unescape(it->second, &raw) || !absl::StartsWith(raw, "ec2-page:") ||
+        !absl::SimpleAtoi(raw.substr(9), &start)) {
+      *f = {"InvalidPaginationToken", 400,
+            "The specified pagination token is not valid or is expired."};
+      return false;
+    }
+  }
   if (!CheckEc2Ids(ids, f)) return false;
-  pugi::xml_node rs = root.append_child("reservationSet");
+  auto matches = [&](const FakeInstance& i, const Filter& fl) {
+    std::vector<std::string> have;
+    if (fl.name == "instance-id") have = {i.id};
+    if (fl.name == "instance-state-name") have = {i.state};
+    if (fl.name == "instance-state-code") have = {absl::StrCat(Ec2StateCode(i.state))};
+    if (fl.name == "instance-type") have = {i.type};
+    if (fl.name == "availability-zone") have = {i.az};
+    if (fl.name == "instance-lifecycle" && i.spot) have = {"spot"};
+    if (fl.name == "owner-id") have = {kAccount};
+    if (fl.name == "reservation-id") have = {absl::StrCat("r-", i.id.substr(2))};
+    for (const auto& [k, v] : i.tags) {
+      if (fl.name == "tag-key") have.push_back(k);
+      if (fl.name == "tag-value") have.push_back(v);
+      if (fl.name == "tag:" + k) have.push_back(v);
+    }
+    for (const std::string& want : fl.values) {
+      for (const std::string& h : have) {
+        if (GlobMatch(want, h)) return true;
+      }
+    }
+    return false;
+  };
+  std::vector<std::string> matched;
   for (const std::string& id : order) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
     const FakeInstance& i = instances[id];
+    bool all = true;
+    for (const Filter& fl : filters) all = all && matches(i, fl);
+    if (all) matched.push_back(id);
+  }
+  const size_t page = max_results ? static_cast<size_t>(*max_results) : matched.size();
+  pugi::xml_node rs = root.append_child("reservationSet");
+  size_t n = start;
+  for (; n < matched.size() && n - start < page; ++n) {
+    const FakeInstance& i = instances[matched[n]];
     pugi::xml_node r = rs.append_child("item");
-    Add(r, "reservationId", absl::StrCat("r-", id.substr(2)));
+    Add(r, "reservationId", absl::StrCat("r-", i.id.substr(2)));
     Add(r, "ownerId", kAccount);
     r.append_child("groupSet");
     pugi::xml_node item = r.append_child("instancesSet").append_child("item");
@@ -634,13 +1117,19 @@ bool FakeAws::Impl::DescribeInstances(Ctx& c, pugi::xml_node root, Fault* f) {
     pugi::xml_node st = item.append_child("instanceState");
     Add(st, "code", absl::StrCat(Ec2StateCode(i.state)));
     Add(st, "name", i.state);
-    Add(item, "privateDnsName", absl::StrCat("ip-10-0-0-", next_id % 250, ".ec2.internal"));
+    const int octet = static_cast<int>(std::hash<std::string>()(i.id) % 250) + 2;
+    Add(item, "privateDnsName", absl::StrCat("ip-10-0-0-", octet, ".ec2.internal"));
     Add(item, "instanceType", i.type);
     Add(item, "launchTime", "2026-01-01T00:00:00.000Z");
     pugi::xml_node pl = item.append_child("placement");
     Add(pl, "availabilityZone", i.az);
+    Add(pl, "groupName", "");
     Add(pl, "tenancy", "default");
-    if (i.spot) Add(item, "instanceLifecycle", "spot");
+    Add(item, "privateIpAddress", absl::StrCat("10.0.0.", octet));
+    if (i.spot) {
+      Add(item, "spotInstanceRequestId", absl::StrCat("sir-", i.id.substr(2, 8)));
+      Add(item, "instanceLifecycle", "spot");
+    }
     if (!i.tags.empty()) {
       pugi::xml_node ts = item.append_child("tagSet");
       for (const auto& [k, v] : i.tags) {
@@ -649,6 +1138,9 @@ bool FakeAws::Impl::DescribeInstances(Ctx& c, pugi::xml_node root, Fault* f) {
         Add(t, "value", v);
       }
     }
+  }
+  if (max_results && n < matched.size()) {
+    Add(root, "nextToken", absl::WebSafeBase64Escape(absl::StrCat("ec2-page:", n)));
   }
   return true;
 }
@@ -751,9 +1243,18 @@ bool FakeAws::Impl::Dispatch(Ctx& c, std::string* body, Fault* f) {
   pugi::xml_node root = doc.append_child(response_name.c_str());
   bool ok = false;
   if (c.service == "autoscaling") {
+    ExpireActions();
     root.append_attribute("xmlns") = kAsgNs;
     pugi::xml_node result = root.append_child((c.action + "Result").c_str());
-    if (c.action == "DescribeAutoScalingGroups") {
+    if (c.action == "PutLifecycleHook") {
+      ok = PutLifecycleHookAction(c, result, f);
+    } else if (c.action == "DescribeLifecycleHooks") {
+      ok = DescribeLifecycleHooks(c, result, f);
+    } else if (c.action == "CompleteLifecycleAction") {
+      ok = CompleteLifecycleAction(c, result, f);
+    } else if (c.action == "RecordLifecycleActionHeartbeat") {
+      ok = RecordLifecycleActionHeartbeat(c, result, f);
+    } else if (c.action == "DescribeAutoScalingGroups") {
       ok = DescribeGroups(c, result, f);
     } else if (c.action == "DescribeAutoScalingInstances") {
       ok = DescribeAsgInstances(c, result, f);
@@ -805,62 +1306,129 @@ bool FakeAws::Impl::Dispatch(Ctx& c, std::string* body, Fault* f) {
 }
 
 void FakeAws::Impl::Handle(const httplib::Request& req, httplib::Response& res) {
-  absl::MutexLock lock(&mu);
   Ctx ctx;
-  ctx.request_id = NewRequestId();
-  // Parameters from the query string and the form body, like AWS.
   const size_t q = req.target.find('?');
-  aws::QueryParams params;
-  if (q != std::string::npos) params = aws::FormDecode(req.target.substr(q + 1));
-  if (req.method == "POST") {
-    const std::string ct = absl::AsciiStrToLower(req.get_header_value("Content-Type"));
-    if (!req.body.empty() && !absl::StartsWith(ct, "application/x-www-form-urlencoded")) {
-      res.status = 415;
-      res.set_content("Unsupported Media Type: the Query protocol takes application/x-www-form-urlencoded",
-                      "text/plain");
-      return;
-    }
-    for (auto& kv : aws::FormDecode(req.body)) params.push_back(std::move(kv));
-  }
-  for (auto& [k, v] : params) ctx.params[k] = v;
-  ctx.action = ctx.params["Action"];
-
+  const std::string path = req.target.substr(0, q);
+  const std::string ct = absl::AsciiStrToLower(req.get_header_value("Content-Type"));
+  // AWS JSON 1.0 (only SQS speaks it here): the action is in X-Amz-Target.
+  const bool json = req.method == "POST" && absl::StartsWith(ct, "application/x-amz-json-1.0");
+  nlohmann::json json_body = nlohmann::json::object();
   Fault fault;
+  bool early_fault = false;
+  if (json) {
+    const std::string target = req.get_header_value("X-Amz-Target");
+    json_body = nlohmann::json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (!absl::StartsWith(target, "AmazonSQS.")) {
+      fault = {"UnknownOperationException", 400, ""};
+      early_fault = true;
+    } else if (!json_body.is_object()) {
+      fault = {"SerializationException", 400, "Start of structure or map found where not expected."};
+      early_fault = true;
+    }
+    ctx.action = absl::StartsWith(target, "AmazonSQS.") ? target.substr(10) : target;
+    if (json_body.is_object()) {
+      for (const auto& [k, v] : json_body.items()) {
+        ctx.params[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      }
+    }
+  } else {
+    // Parameters from the query string and the form body, like AWS.
+    aws::QueryParams params;
+    if (q != std::string::npos) params = aws::FormDecode(req.target.substr(q + 1));
+    if (req.method == "POST") {
+      if (!req.body.empty() && !absl::StartsWith(ct, "application/x-www-form-urlencoded")) {
+        res.status = 415;
+        res.set_content(
+            "Unsupported Media Type: the Query protocol takes application/x-www-form-urlencoded",
+            "text/plain");
+        return;
+      }
+      for (auto& kv : aws::FormDecode(req.body)) params.push_back(std::move(kv));
+    }
+    for (auto& [k, v] : params) ctx.params[k] = v;
+    ctx.action = ctx.params["Action"];
+  }
+
   std::string body;
   bool ok = false;
-  auto authed = Authenticate(req, ctx, &fault);
-  if (authed.ok()) {
-    ctx = *authed;
-    const std::string want_version = ctx.service == "autoscaling" ? "2011-01-01"
-                                     : ctx.service == "ec2"       ? "2016-11-15"
-                                                                  : "2011-06-15";
-    auto inj = faults.find(ctx.action);
-    if (ctx.action.empty()) {
-      fault = {"MissingAction", 400, "The request must contain the parameter Action"};
-    } else if (!ctx.params.count("Version")) {
-      fault = {"MissingParameter", 400, "The request must contain the parameter Version"};
-    } else if (ctx.params["Version"] != want_version) {
-      fault = {"InvalidAction", 400,
-               absl::StrCat("Could not find operation ", ctx.action, " for version ",
-                            ctx.params["Version"])};
-    } else if (inj != faults.end() && inj->second.skip > 0) {
-      --inj->second.skip;
-      ok = Dispatch(ctx, &body, &fault);
-    } else if (inj != faults.end() && inj->second.remaining > 0) {
-      fault = {inj->second.code, inj->second.status, inj->second.message};
-      if (--inj->second.remaining == 0) faults.erase(inj);
-    } else {
-      ok = Dispatch(ctx, &body, &fault);
+  bool to_sqs = false;
+  {
+    absl::MutexLock lock(&mu);
+    ctx.request_id = NewRequestId();
+    auto authed = Authenticate(req, ctx, &fault);
+    if (early_fault) {
+      if (authed.ok()) ctx = *authed;
+      ctx.service = "sqs";
+    } else if (authed.ok()) {
+      ctx = *authed;
+      const std::string want_version = ctx.service == "autoscaling" ? "2011-01-01"
+                                       : ctx.service == "ec2"       ? "2016-11-15"
+                                       : ctx.service == "sqs"       ? "2012-11-05"
+                                                                    : "2011-06-15";
+      auto inj = faults.find(ctx.action);
+      if (json && ctx.service != "sqs") {
+        fault = {"SignatureDoesNotMatch", 403,
+                 absl::StrCat("Credential should be scoped to correct service: 'sqs'. ")};
+        ctx.service = "sqs";
+      } else if (ctx.action.empty()) {
+        fault = {"MissingAction", 400, "The request must contain the parameter Action"};
+      } else if (!json && !ctx.params.count("Version")) {
+        fault = {"MissingParameter", 400, "The request must contain the parameter Version"};
+      } else if (!json && ctx.params["Version"] != want_version) {
+        fault = {"InvalidAction", 400,
+                 absl::StrCat("Could not find operation ", ctx.action, " for version ",
+                              ctx.params["Version"])};
+      } else if (inj != faults.end() && inj->second.skip > 0) {
+        --inj->second.skip;
+        to_sqs = ctx.service == "sqs";
+        if (!to_sqs) ok = Dispatch(ctx, &body, &fault);
+      } else if (inj != faults.end() && inj->second.remaining > 0) {
+        fault = {inj->second.code, inj->second.status, inj->second.message};
+        if (--inj->second.remaining == 0) faults.erase(inj);
+      } else {
+        to_sqs = ctx.service == "sqs";
+        if (!to_sqs) ok = Dispatch(ctx, &body, &fault);
+      }
+    } else if (ctx.service.empty()) {
+      ctx.service = json ? "sqs" : "autoscaling";  // the error shape of the protocol
     }
-  } else if (ctx.service.empty()) {
-    ctx.service = "autoscaling";  // the error shape of a Query service
+    if (!to_sqs) {
+      FakeCall call{ctx.service, ctx.action, ctx.params, ctx.access_key_id, ok ? "" : fault.code,
+                    json ? "json" : "query"};
+      calls.push_back(std::move(call));
+    }
   }
-  FakeCall call{ctx.service, ctx.action, ctx.params, ctx.access_key_id, ok ? "" : fault.code};
-  calls.push_back(std::move(call));
+  if (to_sqs) {
+    // Outside mu: a long poll waits inside.
+    SqsRequest r;
+    r.json = json;
+    r.action = ctx.action;
+    r.input = json ? json_body : FakeSqs::QueryToJson(ctx.action, ctx.params);
+    r.path = path;
+    r.request_id = ctx.request_id;
+    r.access_key_id = ctx.access_key_id;
+    SqsAnswer a = sqs.Handle(r);
+    {
+      absl::MutexLock lock(&mu);
+      calls.push_back({"sqs", ctx.action, ctx.params, ctx.access_key_id, a.error_code,
+                       json ? "json" : "query"});
+    }
+    res.status = a.status;
+    for (const auto& [k, v] : a.headers) res.set_header(k, v);
+    res.set_content(a.body, a.content_type);
+    return;
+  }
   if (ok) {
     res.status = 200;
     res.set_header("x-amzn-RequestId", ctx.request_id);
     res.set_content(body, "text/xml");
+    return;
+  }
+  if (ctx.service == "sqs") {
+    SqsAnswer a = FakeSqs::ErrorAnswer(json, fault.code, fault.message, fault.status, ctx.request_id);
+    res.status = a.status;
+    for (const auto& [k, v] : a.headers) res.set_header(k, v);
+    res.set_content(a.body, a.content_type);
     return;
   }
   pugi::xml_document doc;
@@ -918,7 +1486,8 @@ absl::StatusOr<std::unique_ptr<FakeAws>> FakeAws::Start(const FakeAwsOptions& op
   fake->options_ = options;
   fake->impl_ = std::make_unique<Impl>(options);
   fake->server_ = std::make_unique<httplib::Server>();
-  http::ConfigureServer(*fake->server_, {.threads = 4});
+  // Enough workers for a few SQS long polls (up to 20 s each) beside other calls.
+  http::ConfigureServer(*fake->server_, {.threads = 16});
   // Idle keep-alive connections must not hold up the fake's shutdown.
   fake->server_->set_keep_alive_timeout(1);
   Impl* impl = fake->impl_.get();
@@ -927,13 +1496,23 @@ absl::StatusOr<std::unique_ptr<FakeAws>> FakeAws::Start(const FakeAwsOptions& op
   };
   fake->server_->Post("/", handler);
   fake->server_->Get("/", handler);
-  auto serving = http::ServingThread::Start(*fake->server_, {options.host, options.port});
+  // SQS Query requests may go to the queue's URL.
+  fake->server_->Post(R"(/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?)", handler);
+  fake->server_->Get(R"(/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?)", handler);
+  // A long poll holds its request up to 20 s.
+  auto serving = http::ServingThread::Start(*fake->server_, {options.host, options.port},
+                                            {.request_timeout = absl::Seconds(40)});
   if (!serving.ok()) return serving.status();
   fake->serving_ = *std::move(serving);
+  fake->impl_->sqs.SetEndpoint(fake->endpoint());
   return fake;
 }
 
-FakeAws::~FakeAws() = default;
+FakeAws::~FakeAws() {
+  // Long polls return at once, so the server's workers can be joined.
+  if (impl_) impl_->sqs.Shutdown();
+  serving_.reset();
+}
 
 std::string FakeAws::endpoint() const { return absl::StrCat("http://", options_.host, ":", port()); }
 
@@ -959,6 +1538,7 @@ std::optional<FakeGroup> FakeAws::Group(const std::string& name) {
 
 std::optional<FakeInstance> FakeAws::Instance(const std::string& id) {
   absl::MutexLock lock(&impl_->mu);
+  impl_->ExpireActions();
   auto it = impl_->instances.find(id);
   if (it == impl_->instances.end()) return std::nullopt;
   return it->second;
@@ -966,6 +1546,7 @@ std::optional<FakeInstance> FakeAws::Instance(const std::string& id) {
 
 std::vector<std::string> FakeAws::GroupInstances(const std::string& name) {
   absl::MutexLock lock(&impl_->mu);
+  impl_->ExpireActions();
   return impl_->Members(name);
 }
 
@@ -989,6 +1570,99 @@ void FakeAws::InjectErrorAfter(const std::string& action, int skip, const std::s
 void FakeAws::ExpireSessionTokens() {
   absl::MutexLock lock(&impl_->mu);
   for (auto& [k, v] : impl_->issued) v.expired = true;
+}
+
+absl::Status FakeAws::SetInstanceTags(const std::string& id,
+                                     const std::map<std::string, std::string>& tags) {
+  absl::MutexLock lock(&impl_->mu);
+  auto it = impl_->instances.find(id);
+  if (it == impl_->instances.end()) return absl::NotFoundError(absl::StrCat("no instance ", id));
+  it->second.tags = tags;
+  return absl::OkStatus();
+}
+
+absl::Status FakeAws::PutLifecycleHook(const FakeLifecycleHook& hook) {
+  absl::MutexLock lock(&impl_->mu);
+  if (!impl_->groups.count(hook.group)) {
+    return absl::NotFoundError(absl::StrCat("no group ", hook.group));
+  }
+  impl_->hooks[hook.group][hook.name] = hook;
+  return absl::OkStatus();
+}
+
+std::vector<FakeLifecycleHook> FakeAws::LifecycleHooks(const std::string& group) {
+  absl::MutexLock lock(&impl_->mu);
+  std::vector<FakeLifecycleHook> out;
+  auto it = impl_->hooks.find(group);
+  if (it == impl_->hooks.end()) return out;
+  for (const auto& [name, h] : it->second) out.push_back(h);
+  return out;
+}
+
+absl::StatusOr<std::string> FakeAws::StartLifecycleAction(const std::string& instance_id,
+                                                          LifecycleTransition transition,
+                                                          const std::string& hook_name) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->ExpireActions();
+  return impl_->StartAction(instance_id, transition, hook_name);
+}
+
+std::optional<FakeLifecycleAction> FakeAws::LifecycleAction(const std::string& token) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->ExpireActions();
+  auto it = impl_->actions.find(token);
+  if (it == impl_->actions.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<FakeLifecycleAction> FakeAws::LifecycleActions() {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->ExpireActions();
+  std::vector<FakeLifecycleAction> out;
+  for (const std::string& t : impl_->action_order) out.push_back(impl_->actions[t]);
+  return out;
+}
+
+void FakeAws::ExpireLifecycleActions() {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->ExpireActions();
+}
+
+std::string FakeAws::SqsQueueUrl(const std::string& name) const { return impl_->sqs.QueueUrl(name); }
+
+std::string FakeAws::SqsQueueArn(const std::string& name) const { return impl_->sqs.QueueArn(name); }
+
+absl::StatusOr<std::string> FakeAws::CreateSqsQueue(
+    const std::string& name, const std::map<std::string, std::string>& attributes) {
+  return impl_->sqs.CreateQueue(name, attributes);
+}
+
+absl::StatusOr<std::string> FakeAws::EnqueueSqsMessage(
+    const std::string& queue, const std::string& body,
+    const std::map<std::string, std::string>& string_attributes, absl::Duration delay) {
+  return impl_->sqs.Enqueue(queue, body, string_attributes, delay);
+}
+
+absl::StatusOr<FakeSqsCounts> FakeAws::SqsCounts(const std::string& queue) {
+  return impl_->sqs.Counts(queue);
+}
+
+std::vector<FakeSqsMessage> FakeAws::SqsMessages(const std::string& queue) {
+  return impl_->sqs.Messages(queue);
+}
+
+std::vector<FakeSqsDeleted> FakeAws::SqsDeleted(const std::string& queue) {
+  return impl_->sqs.Deleted(queue);
+}
+
+void FakeAws::InjectSqsThrottling(const std::string& action, int count) {
+  InjectError(action, "RequestThrottled", 403, count, "Request is throttled.");
+}
+
+void FakeAws::InjectSqsServerError(const std::string& action, int count) {
+  InjectError(action, "InternalFailure", 500, count,
+              "The request processing has failed because of an unknown error, exception or "
+              "failure.");
 }
 
 void FakeAws::AddCredentials(const std::string& access_key_id, const std::string& secret) {
@@ -1017,12 +1691,14 @@ void FakeAws::ClearCalls() {
 
 nlohmann::json FakeAws::StateJson() {
   absl::MutexLock lock(&impl_->mu);
+  impl_->ExpireActions();
   return impl_->StateJson();
 }
 
 absl::Status FakeAws::LoadStateJson(const nlohmann::json& state) {
   std::vector<FakeGroup> groups;
   std::vector<FakeInstance> instances;
+  std::vector<FakeLifecycleHook> hooks;
   try {
     for (const auto& g : state.value("groups", nlohmann::json::array())) {
       FakeGroup fg;
@@ -1033,6 +1709,17 @@ absl::Status FakeAws::LoadStateJson(const nlohmann::json& state) {
       fg.azs = g.value("azs", std::vector<std::string>{"us-east-1a"});
       fg.mixed_instance_types = g.value("mixed_instance_types", std::vector<std::string>{});
       groups.push_back(fg);
+      // {"name", "transition", "heartbeat_timeout_seconds", "default_result"}
+      for (const auto& h : g.value("lifecycle_hooks", nlohmann::json::array())) {
+        FakeLifecycleHook fh;
+        fh.name = h.at("name").get<std::string>();
+        fh.group = fg.name;
+        fh.transition = h.value("transition", fh.transition);
+        fh.heartbeat_timeout_seconds =
+            h.value("heartbeat_timeout_seconds", fh.heartbeat_timeout_seconds);
+        fh.default_result = h.value("default_result", fh.default_result);
+        hooks.push_back(fh);
+      }
     }
     for (const auto& i : state.value("instances", nlohmann::json::array())) {
       FakeInstance fi;
@@ -1058,6 +1745,9 @@ absl::Status FakeAws::LoadStateJson(const nlohmann::json& state) {
   }
   for (const auto& g : groups) AddGroup(g);
   for (const auto& i : instances) AddInstance(i);
+  for (const auto& h : hooks) {
+    if (absl::Status s = PutLifecycleHook(h); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -1087,12 +1777,70 @@ void FakeAws::EnableControlApi() {
                       j.value("count", 1));
     res.set_content("{}", "application/json");
   });
+  auto reply = [](httplib::Response& res, const absl::Status& s, nlohmann::json ok) {
+    res.status = s.ok() ? 200 : s.code() == absl::StatusCode::kNotFound ? 404 : 400;
+    res.set_content(s.ok() ? ok.dump() : nlohmann::json({{"error", std::string(s.message())}}).dump(),
+                    "application/json");
+  };
+  server_->Post("/control/sqs/queues", [self, reply](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) {
+      return reply(res, absl::InvalidArgumentError("want {\"name\", \"attributes\"}"), {});
+    }
+    std::map<std::string, std::string> attrs;
+    const nlohmann::json j_attributes = j.value("attributes", nlohmann::json::object());
+    for (const auto& [k, v] : j_attributes.items()) {
+      attrs[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    auto url = self->CreateSqsQueue(j["name"].get<std::string>(), attrs);
+    reply(res, url.status(), url.ok() ? nlohmann::json{{"url", *url}} : nlohmann::json{});
+  });
+  server_->Post("/control/sqs/send", [self, reply](const httplib::Request& req,
+                                                   httplib::Response& res) {
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (!j.is_object() || !j.contains("queue") || !j.contains("body")) {
+      return reply(res, absl::InvalidArgumentError("want {\"queue\", \"body\"}"), {});
+    }
+    auto id = self->EnqueueSqsMessage(j.value("queue", ""), j.value("body", ""));
+    reply(res, id.status(), id.ok() ? nlohmann::json{{"message_id", *id}} : nlohmann::json{});
+  });
+  server_->Get("/control/sqs/counts", [self, reply](const httplib::Request& req,
+                                                    httplib::Response& res) {
+    auto c = self->SqsCounts(req.get_param_value("queue"));
+    reply(res, c.status(),
+          c.ok() ? nlohmann::json{{"visible", c->visible}, {"in_flight", c->in_flight},
+                                  {"delayed", c->delayed}, {"deleted", c->deleted}}
+                 : nlohmann::json{});
+  });
+  server_->Post("/control/lifecycle/start", [self, reply](const httplib::Request& req,
+                                                          httplib::Response& res) {
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (!j.is_object() || !j.contains("instance_id")) {
+      return reply(res, absl::InvalidArgumentError("want {\"instance_id\", \"transition\"}"), {});
+    }
+    const LifecycleTransition t = j.value("transition", "terminating") == "launching"
+                                      ? LifecycleTransition::kLaunching
+                                      : LifecycleTransition::kTerminating;
+    auto token = self->StartLifecycleAction(j.value("instance_id", ""), t, j.value("hook", ""));
+    reply(res, token.status(), token.ok() ? nlohmann::json{{"token", *token}} : nlohmann::json{});
+  });
+  server_->Get("/control/lifecycle/actions", [self](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const FakeLifecycleAction& a : self->LifecycleActions()) {
+      out.push_back({{"token", a.token}, {"group", a.group}, {"hook", a.hook},
+                     {"instance_id", a.instance_id}, {"transition", a.transition},
+                     {"completed", a.completed}, {"expired", a.expired}, {"result", a.result},
+                     {"heartbeats", a.heartbeats}});
+    }
+    res.set_content(out.dump(), "application/json");
+  });
   server_->Get("/control/calls", [impl](const httplib::Request&, httplib::Response& res) {
     absl::MutexLock lock(&impl->mu);
     nlohmann::json out = nlohmann::json::array();
     for (const FakeCall& c : impl->calls) {
       out.push_back({{"service", c.service}, {"action", c.action}, {"params", c.params},
-                     {"error", c.error_code}});
+                     {"error", c.error_code}, {"protocol", c.protocol}});
     }
     res.set_content(out.dump(), "application/json");
   });

@@ -1,11 +1,12 @@
-// fake-aws: the fake Auto Scaling / EC2 / STS endpoint as a process, for
-// scripts and end-to-end tests. Prints "listening on HOST:PORT".
+// fake-aws: the fake Auto Scaling / EC2 / STS / SQS endpoint as a process,
+// for scripts and end-to-end tests. Prints "listening on HOST:PORT".
 
 #include <csignal>
 #include <cstdio>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
 #include "lib/common/signals.h"
 #include "lib/http/server_util.h"
 #include "tests/fakes/aws/fake_aws.h"
@@ -17,6 +18,9 @@ ABSL_FLAG(std::string, state, "", "JSON file with the initial state {groups, ins
 ABSL_FLAG(std::string, access_key_id, "AKIDFAKEEXAMPLE", "accepted access key id");
 ABSL_FLAG(std::string, secret_access_key, "fakeSecretKeyForTestsOnly/EXAMPLEKEY",
           "its secret");
+ABSL_FLAG(std::string, sqs_queues, "",
+          "comma-separated SQS queues to create at start (URLs "
+          "http://HOST:PORT/123456789012/NAME); more through POST /control/sqs/queues");
 
 int main(int argc, char** argv) {
   hollowtrees::SignalWaiter signals({SIGTERM, SIGINT});
@@ -44,6 +48,14 @@ int main(int argc, char** argv) {
                                            : (*fake)->LoadStateJson(json);
     if (!s.ok()) {
       fprintf(stderr, "fake-aws: --state: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  for (absl::string_view name :
+       absl::StrSplit(absl::GetFlag(FLAGS_sqs_queues), ',', absl::SkipEmpty())) {
+    auto url = (*fake)->CreateSqsQueue(std::string(name));
+    if (!url.ok()) {
+      fprintf(stderr, "fake-aws: --sqs_queues: %s\n", std::string(url.status().message()).c_str());
       return 2;
     }
   }

@@ -28,6 +28,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/trickle_server.h"
 #include "tests/testing/subprocess.h"
+#include "tests/lib/aws/botocore_sign.h"
 
 namespace hollowtrees::aws {
 namespace {
@@ -229,7 +230,6 @@ TEST(SigV4Test, MatchesBotocore) {
       {"GET", "sts.us-east-1.amazonaws.com", "/a%20b/../c", "Version=2011-06-15&Action=GetCallerIdentity&z=%E1%88%B4",
        "", "", "sts", "us-east-1", "20240229T000001Z", {{"X-Custom", "  spaced   value "}}},
   };
-  const std::string dir = testing::MakeTempDir("sigv4-botocore");
   nlohmann::json input = nlohmann::json::array();
   std::vector<std::string> ours;
   for (const Case& c : cases) {
@@ -257,19 +257,8 @@ TEST(SigV4Test, MatchesBotocore) {
                      {"service", c.service},
                      {"amz_date", c.date}});
   }
-  const std::string in_file = dir + "/cases.json";
-  ASSERT_THAT(testing::WriteStringToFile(in_file, input.dump()), IsOk());
-  const std::string cmd = absl::StrCat("/usr/bin/python3 ",
-                                       testing::SourcePath("tests/lib/aws/botocore_sign.py"), " ",
-                                       in_file, " 2>&1");
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
-  ASSERT_EQ(pclose(pipe), 0) << out;
-  std::vector<std::string> theirs = absl::StrSplit(absl::StripTrailingAsciiWhitespace(out), '\n');
-  ASSERT_EQ(theirs.size(), ours.size()) << out;
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> theirs,
+                       testing::BotocoreAuthorizations(input));
   for (size_t i = 0; i < ours.size(); ++i) {
     EXPECT_EQ(ours[i], theirs[i]) << "case " << i;
     EXPECT_TRUE(absl::StartsWith(ours[i], "AWS4-HMAC-SHA256 Credential=AKIDBOTOCORE/"));

@@ -8,7 +8,11 @@ Output: one Authorization header per line, in order.
 
 botocore's SigV4Auth.add_auth() takes the time from the clock; to sign at a
 given instant this runs the same steps with the timestamp set beforehand.
-Run with Debian's /usr/bin/python3 (python3-botocore).
+Run with Debian's /usr/bin/python3 (python3-botocore). Used by aws_test.cc
+(Query protocol requests) and sqs_test.cc (SQS JSON protocol requests, as the
+client sent them: Content-Type application/x-amz-json-1.0 and X-Amz-Target
+are signed like any other header; botocore adds Host, X-Amz-Date and
+X-Amz-Security-Token itself).
 """
 import json
 import sys
