@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
   HT_RETURN_IF_ERROR(CreateDataDir(config.data_dir));
   std::unique_ptr<Engine> e(new Engine(options, logger));
   e->listen_host_ = listen.host;
-  e->started_with_ = {config.listen, config.data_dir, config.intake, config.tls.has_value()};
+  e->started_with_ = {config.listen, config.data_dir, config.intake, config.tls.has_value(),
+                      config.sources};
   const IntakeConfig intake = config.intake;
   // TLS pair and auth files (docs/security.md): read before serving.
   HT_ASSIGN_OR_RETURN(e->security_, HttpSecurity::Create(config, e->registry_, logger));
@@ -59,6 +60,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
                                         e->metrics_, intake);
   e->AddGauges();
   HT_RETURN_IF_ERROR(e->ServeHttp(listen, intake));
+  HT_ASSIGN_OR_RETURN(e->sqs_, SqsSources::Start(e->started_with_.sources, aws::ProcessEnv(),
+                                                 *e->intake_, e->registry_, logger, RealClock()));
   e->ScheduleSweep();
   e->heartbeat_ns_ = absl::ToUnixNanos(absl::Now());
   e->ScheduleHealth();
@@ -138,6 +141,7 @@ Engine::~Engine() {
   // Stop intake, then the dispatcher's thread, then cancel plugin calls still
   // in flight (their callbacks post into the stopped loop, harmlessly); the
   // journal commits what is pending as it closes.
+  if (sqs_) sqs_->Stop();
   if (http_) http_->Stop();
   loop_.Stop();
   plugins_.reset();
@@ -212,6 +216,7 @@ void Engine::NoteRestartOnlyChanges(const Config& next) {
       {"data_dir", running.data_dir != next.data_dir},
       {"intake", !(running.intake == next.intake)},
       {"tls", running.tls != next.tls.has_value()},
+      {"sources", !(running.sources == next.sources)},
   };
   for (const auto& [key, changed] : keys) {
     metrics_.config_restart_required.WithLabels({key}).Set(changed ? 1 : 0);
@@ -262,6 +267,9 @@ void Engine::Shutdown(absl::Duration grace) {
   // would resume them, so whole flows are given the grace period. Calling
   // stops first: closing idle keep-alive connections takes a moment.
   if (journal_ != nullptr) dispatcher_->StopCalling();
+  // No new events: the SQS pollers first (what they hold comes back to the
+  // queue), then the HTTP endpoints.
+  if (sqs_) sqs_->Stop();
   http_->Stop();
   const absl::Time deadline = absl::Now() + grace;
   while (true) {

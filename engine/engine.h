@@ -21,6 +21,7 @@
 #include "engine/store/journal.h"
 #include "engine/dispatch/plugin_client.h"
 #include "engine/rules/ruleset.h"
+#include "engine/sources/sqs_sources.h"
 #include "lib/metrics/metrics.h"
 
 namespace hollowtrees::engine {
@@ -96,6 +97,7 @@ class Engine {
     std::string data_dir;
     IntakeConfig intake;
     bool tls = false;
+    SourcesConfig sources;
   };
   RestartOnly started_with_;
   metrics::Registry registry_;
@@ -112,6 +114,7 @@ class Engine {
   std::unique_ptr<Intake> intake_;
   std::unique_ptr<HttpSecurity> security_;  // TLS and auth; used by http_
   std::unique_ptr<HttpApi> http_;
+  std::unique_ptr<SqsSources> sqs_;  // the SQS sources, if configured
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const Ruleset> ruleset_ ABSL_GUARDED_BY(mu_);

@@ -66,11 +66,13 @@ void FinishForbidden(HttpSecurity* security, httplib::Response& res, int forbidd
 
 // Prometheus pushes and Alertmanager webhooks differ only in the parser and
 // the intake source.
-using AlertParser = absl::StatusOr<AlertBatch> (*)(absl::string_view, absl::Time);
+using AlertParser = absl::StatusOr<AlertBatch> (*)(absl::string_view, absl::Time,
+                                                   const EventLimits&);
 
 httplib::Server::Handler AlertHandler(Intake& in, HttpSecurity* security, IntakeSource source,
-                                      AlertParser parse) {
-  return [&in, security, source, parse](const httplib::Request& req, httplib::Response& res) {
+                                      AlertParser parse, const EventLimits& limits) {
+  return [&in, security, source, parse, limits](const httplib::Request& req,
+                                                httplib::Response& res) {
     Principal principal;
     if (!AdmitIntake(security, req, res, &principal)) return;
     if (!JsonContentType(req, res)) {
@@ -78,7 +80,7 @@ httplib::Server::Handler AlertHandler(Intake& in, HttpSecurity* security, Intake
       return;
     }
     const absl::Time now = absl::Now();
-    auto batch = parse(req.body, now);
+    auto batch = parse(req.body, now, limits);
     if (!batch.ok()) {
       in.CountRejected(source, 1);
       JsonError(res, 400, batch.status().message());
@@ -93,7 +95,8 @@ httplib::Server::Handler AlertHandler(Intake& in, HttpSecurity* security, Intake
 
 // Every CloudEvents mode yields a batch (a single event is a batch of one),
 // so the rest of the handler is shared.
-absl::StatusOr<CloudEventBatch> ParseCloudEvents(const httplib::Request& req, absl::Time now) {
+absl::StatusOr<CloudEventBatch> ParseCloudEvents(const httplib::Request& req, absl::Time now,
+                                                 const EventLimits& limits) {
   auto one = [](absl::StatusOr<EventPtr> event) -> absl::StatusOr<CloudEventBatch> {
     HT_ASSIGN_OR_RETURN(EventPtr e, std::move(event));
     return CloudEventBatch{{std::move(e)}, {}};
@@ -101,24 +104,25 @@ absl::StatusOr<CloudEventBatch> ParseCloudEvents(const httplib::Request& req, ab
   const std::string ct = req.get_header_value("Content-Type");
   switch (ModeForContentType(ct)) {
     case CloudEventsMode::kStructured:
-      return one(ParseStructuredCloudEvent(req.body, now));
+      return one(ParseStructuredCloudEvent(req.body, now, limits));
     case CloudEventsMode::kBatch:
-      return ParseCloudEventBatch(req.body, now);
+      return ParseCloudEventBatch(req.body, now, limits);
     case CloudEventsMode::kBinary: {
       std::vector<std::pair<std::string, std::string>> headers(req.headers.begin(),
                                                                req.headers.end());
-      return one(ParseBinaryCloudEvent(headers, ct, req.body, now));
+      return one(ParseBinaryCloudEvent(headers, ct, req.body, now, limits));
     }
   }
   return absl::InternalError("unknown CloudEvents mode");
 }
 
-httplib::Server::Handler EventsHandler(Intake& in, HttpSecurity* security) {
-  return [&in, security](const httplib::Request& req, httplib::Response& res) {
+httplib::Server::Handler EventsHandler(Intake& in, HttpSecurity* security,
+                                       const EventLimits& limits) {
+  return [&in, security, limits](const httplib::Request& req, httplib::Response& res) {
     Principal principal;
     if (!AdmitIntake(security, req, res, &principal)) return;
     const absl::Time now = absl::Now();
-    absl::StatusOr<CloudEventBatch> batch = ParseCloudEvents(req, now);
+    absl::StatusOr<CloudEventBatch> batch = ParseCloudEvents(req, now, limits);
     if (!batch.ok()) {
       in.CountRejected(IntakeSource::kCloudEvents, 1);
       JsonError(res, 400, batch.status().message());
@@ -243,7 +247,7 @@ struct HttpApi::Route {
   std::regex regex = std::regex();  // `path` compiled, when `pattern`
 };
 
-std::vector<HttpApi::Route> HttpApi::RouteTable() {
+std::vector<HttpApi::Route> HttpApi::RouteTable(const EventLimits& limits) {
   Intake& in = deps_.intake;
   HttpSecurity* sec = deps_.security;
   constexpr unsigned kNotPost = kGet | kPut | kDelete;
@@ -252,13 +256,13 @@ std::vector<HttpApi::Route> HttpApi::RouteTable() {
   // methods, 405 for, path, pattern?, metrics handler name, auth class, handler
   return {
       {kPost, kNotPost, "/api/v1/alerts", kLiteral, "/api/v1/alerts", C::kIntake,
-       AlertHandler(in, sec, IntakeSource::kPrometheus, &ParsePrometheusAlerts)},
+       AlertHandler(in, sec, IntakeSource::kPrometheus, &ParsePrometheusAlerts, limits)},
       {kPost, kNotPost, "/api/v2/alerts", kLiteral, "/api/v2/alerts", C::kIntake,
-       AlertHandler(in, sec, IntakeSource::kPrometheus, &ParsePrometheusAlerts)},
+       AlertHandler(in, sec, IntakeSource::kPrometheus, &ParsePrometheusAlerts, limits)},
       {kPost, kNotPost, "/api/v1/webhooks/alertmanager", kLiteral, "/api/v1/webhooks/alertmanager",
-       C::kIntake, AlertHandler(in, sec, IntakeSource::kAlertmanager, &ParseAlertmanagerWebhook)},
+       C::kIntake, AlertHandler(in, sec, IntakeSource::kAlertmanager, &ParseAlertmanagerWebhook, limits)},
       {kPost, kNotPost, "/api/v1/events", kLiteral, "/api/v1/events", C::kIntake,
-       EventsHandler(in, sec)},
+       EventsHandler(in, sec, limits)},
       {kGet, kPost, "/healthz", kLiteral, "/healthz", C::kOpen, &Healthz},
       {kGet, kPost, "/readyz", kLiteral, "/readyz", C::kOpen, ReadyzHandler(deps_.ready)},
       {kGet, kPost, "/metrics", kLiteral, "/metrics", C::kMetrics, MetricsHandler(deps_.metrics)},
@@ -313,7 +317,7 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const http::HostPort& li
 }
 
 void HttpApi::Routes(const IntakeConfig& intake) {
-  routes_ = RouteTable();
+  routes_ = RouteTable(intake.limits);
   for (Route& r : routes_) {
     if (r.pattern) r.regex = std::regex(r.path);
   }

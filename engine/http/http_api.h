@@ -61,7 +61,7 @@ class HttpApi {
   explicit HttpApi(HttpApiDeps deps);
   // Installs the route table and what is derived from it.
   void Routes(const IntakeConfig& intake);
-  std::vector<Route> RouteTable();
+  std::vector<Route> RouteTable(const EventLimits& limits);
   // The route serving `path` (any method), or nullptr.
   const Route* FindRoute(const std::string& path) const;
   void AdmitBeforeRouting();  // with security: authentication by route class

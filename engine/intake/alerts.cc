@@ -139,13 +139,23 @@ absl::Status ParseAlert(dom::element element, bool webhook, absl::Time now, Pars
   return absl::OkStatus();
 }
 
-absl::StatusOr<AlertBatch> ParseAlertArray(dom::array array, bool webhook, absl::Time now) {
+// The limits of one parsed alert.
+absl::Status CheckAlertLimits(const ParsedAlert& a, const EventLimits& limits) {
+  if (absl::Status s = CheckLabelLimits(a.labels, "labels", limits); !s.ok()) return s;
+  if (absl::Status s = CheckLabelLimits(a.annotations, "annotations", limits); !s.ok()) return s;
+  return CheckAttributeLimit("generatorURL", a.generator_url, limits);
+}
+
+absl::StatusOr<AlertBatch> ParseAlertArray(dom::array array, bool webhook, absl::Time now,
+                                           const EventLimits& limits) {
   AlertBatch batch;
   batch.alerts.reserve(array.size());
   int index = 0;
   for (dom::element element : array) {
     ParsedAlert alert;
-    if (absl::Status s = ParseAlert(element, webhook, now, &alert); !s.ok()) {
+    absl::Status s = ParseAlert(element, webhook, now, &alert);
+    if (s.ok()) s = CheckAlertLimits(alert, limits);
+    if (!s.ok()) {
       batch.rejected.push_back({index, std::string(s.message())});
     } else {
       batch.alerts.push_back(std::move(alert));
@@ -157,17 +167,19 @@ absl::StatusOr<AlertBatch> ParseAlertArray(dom::array array, bool webhook, absl:
 
 }  // namespace
 
-absl::StatusOr<AlertBatch> ParsePrometheusAlerts(absl::string_view body, absl::Time now) {
+absl::StatusOr<AlertBatch> ParsePrometheusAlerts(absl::string_view body, absl::Time now,
+                                                 const EventLimits& limits) {
   auto root = ParseJson(body);
   if (!root.ok()) return root.status();
   dom::array array;
   if (root->get_array().get(array)) {
     return absl::InvalidArgumentError("body must be a JSON array of alerts");
   }
-  return ParseAlertArray(array, /*webhook=*/false, now);
+  return ParseAlertArray(array, /*webhook=*/false, now, limits);
 }
 
-absl::StatusOr<AlertBatch> ParseAlertmanagerWebhook(absl::string_view body, absl::Time now) {
+absl::StatusOr<AlertBatch> ParseAlertmanagerWebhook(absl::string_view body, absl::Time now,
+                                                    const EventLimits& limits) {
   auto root = ParseJson(body);
   if (!root.ok()) return root.status();
   dom::object obj;
@@ -196,7 +208,7 @@ absl::StatusOr<AlertBatch> ParseAlertmanagerWebhook(absl::string_view body, absl
   if (obj["alerts"].get_array().get(alerts)) {
     return absl::InvalidArgumentError("webhook body has no \"alerts\" array");
   }
-  auto batch = ParseAlertArray(alerts, /*webhook=*/true, now);
+  auto batch = ParseAlertArray(alerts, /*webhook=*/true, now, limits);
   if (!batch.ok()) return batch;
   std::string_view external;
   if (!obj["externalURL"].get_string().get(external)) batch->external_url = std::string(external);

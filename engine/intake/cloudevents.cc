@@ -62,6 +62,19 @@ absl::Status CheckAttributeText(absl::string_view name, absl::string_view text) 
   return absl::OkStatus();
 }
 
+// The limits of a parsed event: its attributes and data.labels.
+absl::Status CheckEventLimits(const Event& e, const EventLimits& limits) {
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string*>{"id", &e.id}, {"source", &e.source},
+        {"type", &e.type}, {"subject", &e.subject}, {"dataschema", &e.dataschema}}) {
+    if (absl::Status s = CheckAttributeLimit(name, *value, limits); !s.ok()) return s;
+  }
+  for (const auto& [name, value] : e.extensions) {
+    if (absl::Status s = CheckAttributeLimit(name, value, limits); !s.ok()) return s;
+  }
+  return CheckLabelLimits(e.labels, "data.labels", limits);
+}
+
 absl::Status CheckRequired(const Event& e) {
   if (e.id.empty()) return absl::InvalidArgumentError("missing required attribute \"id\"");
   if (e.source.empty()) return absl::InvalidArgumentError("missing required attribute \"source\"");
@@ -69,7 +82,8 @@ absl::Status CheckRequired(const Event& e) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<EventPtr> FromJsonObject(const json& obj, absl::Time received) {
+absl::StatusOr<EventPtr> FromJsonObject(const json& obj, absl::Time received,
+                                         const EventLimits& limits) {
   if (!obj.is_object()) return absl::InvalidArgumentError("event must be a JSON object");
   auto e = std::make_shared<Event>();
   e->intake = IntakeSource::kCloudEvents;
@@ -153,6 +167,7 @@ absl::StatusOr<EventPtr> FromJsonObject(const json& obj, absl::Time received) {
     }
   }
   std::sort(e->extensions.begin(), e->extensions.end());
+  if (absl::Status s = CheckEventLimits(*e, limits); !s.ok()) return s;
   return EventPtr(std::move(e));
 }
 
@@ -211,20 +226,22 @@ CloudEventsMode ModeForContentType(absl::string_view content_type) {
   return CloudEventsMode::kBinary;
 }
 
-absl::StatusOr<EventPtr> ParseStructuredCloudEvent(absl::string_view body, absl::Time received) {
+absl::StatusOr<EventPtr> ParseStructuredCloudEvent(absl::string_view body, absl::Time received,
+                                                   const EventLimits& limits) {
   auto parsed = ParseJsonBody(body);
   if (!parsed.ok()) return parsed.status();
-  return FromJsonObject(*parsed, received);
+  return FromJsonObject(*parsed, received, limits);
 }
 
-absl::StatusOr<CloudEventBatch> ParseCloudEventBatch(absl::string_view body, absl::Time received) {
+absl::StatusOr<CloudEventBatch> ParseCloudEventBatch(absl::string_view body, absl::Time received,
+                                                     const EventLimits& limits) {
   auto parsed = ParseJsonBody(body);
   if (!parsed.ok()) return parsed.status();
   if (!parsed->is_array()) return absl::InvalidArgumentError("a batch must be a JSON array of events");
   CloudEventBatch batch;
   int index = 0;
   for (const json& item : *parsed) {
-    auto e = FromJsonObject(item, received);
+    auto e = FromJsonObject(item, received, limits);
     if (e.ok()) {
       batch.events.push_back(*std::move(e));
     } else {
@@ -237,7 +254,8 @@ absl::StatusOr<CloudEventBatch> ParseCloudEventBatch(absl::string_view body, abs
 
 absl::StatusOr<EventPtr> ParseBinaryCloudEvent(
     const std::vector<std::pair<std::string, std::string>>& headers,
-    absl::string_view content_type, absl::string_view body, absl::Time received) {
+    absl::string_view content_type, absl::string_view body, absl::Time received,
+    const EventLimits& limits) {
   auto e = std::make_shared<Event>();
   e->intake = IntakeSource::kCloudEvents;
   e->received = received;
@@ -307,6 +325,7 @@ absl::StatusOr<EventPtr> ParseBinaryCloudEvent(
                         !simdjson::validate_utf8(body.data(), body.size());
   }
   std::sort(e->extensions.begin(), e->extensions.end());
+  if (absl::Status s = CheckEventLimits(*e, limits); !s.ok()) return s;
   return EventPtr(std::move(e));
 }
 

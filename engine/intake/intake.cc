@@ -66,7 +66,8 @@ void Intake::Take(std::vector<EventPtr> fresh, IntakeSource source, IntakeResult
   const size_t room = config_.queue_capacity > backlog ? config_.queue_capacity - backlog : 0;
   if (fresh.size() > room) {
     if (source != IntakeSource::kPrometheus) {
-      // Alertmanager and CloudEvents senders retry a 5xx: refuse it all.
+      // Alertmanager and CloudEvents senders retry a 5xx, SQS messages come
+      // back: refuse it all.
       for (const EventPtr& e : fresh) dedup_.Forget(e->DedupKey());
       For(source).dropped->Inc(static_cast<double>(fresh.size()));
       result->unavailable = absl::UnavailableError(absl::StrCat(
@@ -94,9 +95,9 @@ void Intake::Take(std::vector<EventPtr> fresh, IntakeSource source, IntakeResult
 }
 
 IntakeResult Intake::AcceptEvents(std::vector<EventPtr> events, std::vector<Rejection> rejected,
-                                  absl::Time now) {
+                                  absl::Time now, IntakeSource source) {
   IntakeResult result;
-  SourceMetrics& m = For(IntakeSource::kCloudEvents);
+  SourceMetrics& m = For(source);
   m.received->Inc(static_cast<double>(events.size() + rejected.size()));
   m.rejected->Inc(static_cast<double>(rejected.size()));
   std::vector<EventPtr> fresh;
@@ -109,7 +110,7 @@ IntakeResult Intake::AcceptEvents(std::vector<EventPtr> events, std::vector<Reje
   }
   m.duplicate->Inc(result.duplicates);
   result.rejected = std::move(rejected);
-  Take(std::move(fresh), IntakeSource::kCloudEvents, &result);
+  Take(std::move(fresh), source, &result);
   return result;
 }
 

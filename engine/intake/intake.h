@@ -44,9 +44,10 @@ class Intake {
 
   // Absorbs re-sends, converts new alerts to events and submits them.
   IntakeResult AcceptAlerts(AlertBatch batch, IntakeSource source, absl::Time now);
-  // The same for CloudEvents (`rejected` carried through).
+  // The same for CloudEvents (`rejected` carried through), from the HTTP
+  // endpoint or another source that retries what is not taken (SQS).
   IntakeResult AcceptEvents(std::vector<EventPtr> events, std::vector<Rejection> rejected,
-                            absl::Time now);
+                            absl::Time now, IntakeSource source = IntakeSource::kCloudEvents);
   // Counts a request refused as a whole (malformed body).
   void CountRejected(IntakeSource source, int n);
 

@@ -62,9 +62,10 @@ EngineMetrics::EngineMetrics(metrics::Registry& r)
       config_restart_required(
           r.AddGauge("hollowtrees_config_restart_required",
                      "1 while the configuration file changes a key that only a restart applies "
-                     "(listen, data_dir, intake, tls); the running value stays in force.",
+                     "(listen, data_dir, intake, tls, sources); the running value stays in "
+                     "force.",
                      {"key"})) {
-  for (const char* key : {"listen", "data_dir", "intake", "tls"}) {
+  for (const char* key : {"listen", "data_dir", "intake", "tls", "sources"}) {
     config_restart_required.WithLabels({key}).Set(0);
   }
 }

@@ -30,7 +30,7 @@ struct EngineMetrics {
   metrics::Gauge& config_last_reload_successful;
   metrics::Gauge& config_last_reload_success_timestamp;
   // {key}: 1 while the file asks for a change of a key that only a restart
-  // applies (listen, data_dir, intake, tls on/off).
+  // applies (listen, data_dir, intake, tls on/off, sources).
   metrics::Family<metrics::Gauge>& config_restart_required;
 };
 

@@ -1,14 +1,19 @@
 #include "engine/rules/config.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "lib/common/duration.h"
 #include "lib/common/file.h"
 #include "lib/common/status_macros.h"
+#include "lib/http/http_client.h"
 #include "lib/http/server_util.h"
 #include "simdjson.h"
 #include "yaml-cpp/yaml.h"
@@ -522,7 +527,8 @@ void DecodeLog(Decoder& d, const YAML::Node& log, Config* config) {
 void DecodeIntake(Decoder& d, const YAML::Node& intake, IntakeConfig* out) {
   if (!d.CheckMap(intake, "intake",
                   {"max_body_bytes", "dedup_window", "max_dedup_entries", "default_source",
-                   "queue_capacity", "http_threads"})) {
+                   "queue_capacity", "http_threads", "max_labels", "max_label_name_bytes",
+                   "max_label_value_bytes", "max_attribute_bytes"})) {
     return;
   }
   int64_t v;
@@ -547,6 +553,93 @@ void DecodeIntake(Decoder& d, const YAML::Node& intake, IntakeConfig* out) {
   if (intake["http_threads"] && d.Int(intake["http_threads"], "intake.http_threads", 1, 1024, &v)) {
     out->http_threads = static_cast<int>(v);
   }
+  const std::pair<const char*, size_t*> limits[] = {
+      {"max_labels", &out->limits.max_labels},
+      {"max_label_name_bytes", &out->limits.max_label_name_bytes},
+      {"max_label_value_bytes", &out->limits.max_label_value_bytes},
+      {"max_attribute_bytes", &out->limits.max_attribute_bytes},
+  };
+  for (const auto& [key, field] : limits) {
+    if (intake[key] && d.Int(intake[key], absl::StrCat("intake.", key), 1, 1 << 24, &v)) {
+      *field = static_cast<size_t>(v);
+    }
+  }
+}
+
+// A queue URL as SQS gives it: http(s)://HOST[:PORT]/ACCOUNT/QUEUE (the
+// account 12 digits; the name up to 80 letters, digits, '-' and '_', with
+// ".fifo" for FIFO queues).
+absl::Status CheckQueueUrl(const std::string& url) {
+  auto u = http::ParseUrl(url);
+  if (!u.ok()) return u.status();
+  const std::vector<std::string> parts = absl::StrSplit(u->path, '/');
+  // "/123456789012/name" splits into "", account, name.
+  if (parts.size() != 3 || !parts[0].empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", url, "\" is not a queue URL (want https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"));
+  }
+  const std::string& account = parts[1];
+  if (account.size() != 12 || !std::all_of(account.begin(), account.end(), absl::ascii_isdigit)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", url, "\": the account \"", account, "\" is not 12 digits"));
+  }
+  absl::string_view name = parts[2];
+  absl::ConsumeSuffix(&name, ".fifo");
+  if (name.empty() || parts[2].size() > 80 ||
+      !std::all_of(name.begin(), name.end(),
+                   [](char c) { return absl::ascii_isalnum(c) || c == '-' || c == '_'; })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", url, "\": the queue name \"", parts[2],
+        "\" must be 1 to 80 letters, digits, '-' or '_' (FIFO queues end in .fifo)"));
+  }
+  return absl::OkStatus();
+}
+
+void DecodeSqsSource(Decoder& d, const YAML::Node& n, size_t i, SourcesConfig* out,
+                     absl::flat_hash_set<std::string>* names) {
+  const std::string what = absl::StrCat("sources.sqs[", i, "]");
+  if (!d.CheckMap(n, what, {"name", "queue_url", "region"})) return;
+  SqsSourceConfig s;
+  if (!n["name"]) {
+    d.Error(n, absl::StrCat(what, ": name is required"));
+  } else if (d.String(n["name"], what + ".name", &s.name)) {
+    if (s.name.empty() || s.name.size() > 64 ||
+        !std::all_of(s.name.begin(), s.name.end(), [](char c) {
+          return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.';
+        })) {
+      d.Error(n["name"], absl::StrCat(what, ".name: \"", s.name,
+                                      "\" must be 1 to 64 letters, digits, '-', '_' or '.'"));
+    } else if (!names->insert(s.name).second) {
+      d.Error(n["name"], absl::StrCat(what, ": duplicate source name \"", s.name, "\""));
+    }
+  }
+  if (!n["queue_url"]) {
+    d.Error(n, absl::StrCat(what, ": queue_url is required"));
+  } else if (d.String(n["queue_url"], what + ".queue_url", &s.queue_url)) {
+    if (absl::Status st = CheckQueueUrl(s.queue_url); !st.ok()) {
+      d.Error(n["queue_url"], absl::StrCat(what, ".queue_url: ", st.message()));
+    }
+  }
+  if (n["region"] && d.String(n["region"], what + ".region", &s.region)) {
+    if (s.region.empty() ||
+        !std::all_of(s.region.begin(), s.region.end(),
+                     [](char c) { return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-'; })) {
+      d.Error(n["region"], absl::StrCat(what, ".region: \"", s.region,
+                                        "\" is not a region name (like us-east-1)"));
+    }
+  }
+  out->sqs.push_back(std::move(s));
+}
+
+void DecodeSources(Decoder& d, const YAML::Node& n, SourcesConfig* out) {
+  if (!d.CheckMap(n, "sources", {"sqs"})) return;
+  if (!n["sqs"]) return;
+  if (!n["sqs"].IsSequence()) {
+    d.Error(n["sqs"], "sources.sqs: must be a list");
+    return;
+  }
+  absl::flat_hash_set<std::string> names;
+  for (size_t i = 0; i < n["sqs"].size(); ++i) DecodeSqsSource(d, n["sqs"][i], i, out, &names);
 }
 
 // The action_plugins list, then its duplicate names.
@@ -585,13 +678,15 @@ void DecodeRoot(Decoder& d, const YAML::Node& root, Config* config) {
   }
   if (!d.CheckMap(
           root, "configuration",
-          {"listen", "data_dir", "log", "intake", "action_plugins", "rules", "tls", "auth"})) {
+          {"listen", "data_dir", "log", "intake", "sources", "action_plugins", "rules", "tls",
+           "auth"})) {
     return;
   }
   if (root["listen"]) DecodeListen(d, root["listen"], config);
   if (root["data_dir"]) d.String(root["data_dir"], "data_dir", &config->data_dir);
   if (root["log"]) DecodeLog(d, root["log"], config);
   if (root["intake"]) DecodeIntake(d, root["intake"], &config->intake);
+  if (root["sources"]) DecodeSources(d, root["sources"], &config->sources);
   if (root["tls"]) DecodeListenerTls(d, root["tls"], config);
   if (root["auth"]) DecodeAuth(d, root["auth"], config);
   if (root["action_plugins"]) DecodePlugins(d, root["action_plugins"], config);

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "engine/event/limits.h"
 #include "engine/rules/matcher.h"
 #include "engine/rules/security_config.h"
 #include "lib/common/logging.h"
@@ -85,8 +86,30 @@ struct IntakeConfig {
   // idles out (2 s), so this bounds the senders served at once; an idle
   // worker costs a few kB. Default 64.
   int http_threads = 64;
+  // What one alert or event may carry (engine/event/limits.h): more is
+  // refused, that alert or event alone, with the bound it passed.
+  EventLimits limits;
 
   bool operator==(const IntakeConfig&) const = default;
+};
+
+// One SQS queue the engine polls for AWS events (EventBridge rules, Auto
+// Scaling lifecycle hooks).
+struct SqsSourceConfig {
+  // Unique among the SQS sources; the `source` label of their metrics.
+  std::string name;
+  // "https://sqs.us-east-1.amazonaws.com/123456789012/hollowtrees".
+  std::string queue_url;
+  // Empty: from the queue URL, else AWS_REGION / AWS_DEFAULT_REGION.
+  std::string region;
+
+  bool operator==(const SqsSourceConfig&) const = default;
+};
+
+struct SourcesConfig {
+  std::vector<SqsSourceConfig> sqs;
+
+  bool operator==(const SourcesConfig&) const = default;
 };
 
 struct Config {
@@ -95,6 +118,8 @@ struct Config {
   std::string data_dir;
   LogOptions log;
   IntakeConfig intake;
+  // Event sources the engine polls (besides its HTTP endpoints).
+  SourcesConfig sources;
   std::vector<PluginConfig> action_plugins;
   std::vector<RuleConfig> rules;
   // Security of the HTTP listener (docs/security.md); absent: plain HTTP,

@@ -38,6 +38,27 @@ class AsgApi {
                                                                            absl::Time deadline) = 0;
   // Returns the instance's new state ("shutting-down", "terminated").
   virtual absl::StatusOr<std::string> Terminate(const std::string& id, absl::Time deadline) = 0;
+
+  // Lifecycle hooks (aws::IsNoActiveLifecycleAction tells a hook already
+  // complete or expired). The defaults answer Unimplemented, for test APIs
+  // that have no hooks.
+  virtual absl::Status CompleteLifecycleAction(const std::string& group, const std::string& hook,
+                                               const std::string& token,
+                                               const std::string& instance_id,
+                                               const std::string& result, absl::Time deadline) {
+    return absl::UnimplementedError("lifecycle hooks");
+  }
+  virtual absl::Status RecordLifecycleActionHeartbeat(const std::string& group,
+                                                      const std::string& hook,
+                                                      const std::string& token,
+                                                      const std::string& instance_id,
+                                                      absl::Time deadline) {
+    return absl::UnimplementedError("lifecycle hooks");
+  }
+  virtual absl::StatusOr<std::vector<aws::LifecycleHook>> DescribeLifecycleHooks(
+      const std::string& group, absl::Time deadline) {
+    return absl::UnimplementedError("lifecycle hooks");
+  }
 };
 
 }  // namespace hollowtrees::aws_asg

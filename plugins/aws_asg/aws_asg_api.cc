@@ -35,6 +35,21 @@ class AwsAsgApi : public AsgApi {
                                                                    absl::Time deadline) override {
     return ec2_.DescribeInstance(id, deadline);
   }
+  absl::Status CompleteLifecycleAction(const std::string& group, const std::string& hook,
+                                       const std::string& token, const std::string& instance_id,
+                                       const std::string& result, absl::Time deadline) override {
+    return asg_.CompleteLifecycleAction(group, hook, token, instance_id, result, deadline);
+  }
+  absl::Status RecordLifecycleActionHeartbeat(const std::string& group, const std::string& hook,
+                                              const std::string& token,
+                                              const std::string& instance_id,
+                                              absl::Time deadline) override {
+    return asg_.RecordLifecycleActionHeartbeat(group, hook, token, instance_id, deadline);
+  }
+  absl::StatusOr<std::vector<aws::LifecycleHook>> DescribeLifecycleHooks(
+      const std::string& group, absl::Time deadline) override {
+    return asg_.DescribeLifecycleHooks(group, deadline);
+  }
   absl::StatusOr<std::string> Terminate(const std::string& id, absl::Time deadline) override {
     HT_ASSIGN_OR_RETURN(auto changes, ec2_.TerminateInstances({id}, deadline));
     for (const auto& c : changes) {

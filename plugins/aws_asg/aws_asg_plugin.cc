@@ -15,7 +15,48 @@ Action DefaultActionFor(absl::string_view event_type) {
   return Action::kReplace;
 }
 
+plugin::Result AwsAsgPlugin::HandleLifecycle(const plugin::Request& request,
+                                             const plugin::Context& context, bool complete) {
+  LifecycleAction a{request.Label("autoscaling_group"), request.Label("lifecycle_hook"),
+                    request.Label("lifecycle_action_token"), request.Label("instance_id")};
+  if (a.group.empty() || a.hook.empty()) {
+    return plugin::Result::Skipped(
+        "the event is not a lifecycle action: no autoscaling_group or lifecycle_hook label");
+  }
+  if (a.token.empty() && a.instance_id.empty()) {
+    return plugin::Result::Failed(
+        "the lifecycle action has neither a lifecycle_action_token nor an instance_id label");
+  }
+  std::string result = request.ParamString("result");
+  if (result.empty()) result = "CONTINUE";
+  if (result != "CONTINUE" && result != "ABANDON") {
+    return plugin::Result::Failed(
+        absl::StrCat("param result must be CONTINUE or ABANDON, not \"", result, "\""));
+  }
+  if (lifecycle_ == nullptr) {
+    return plugin::Result::Failed("this plugin was started without lifecycle hook support");
+  }
+  const bool dry_run = options_.dry_run || request.ParamBool("dry_run", false);
+  if (dry_run) {
+    return plugin::Result::Done(absl::StrCat("dry run: would ", complete ? "complete " : "keep open ",
+                                             a.Describe(), complete ? " with " + result : ""));
+  }
+  logger_.info("[{}] rule {}: {} {}", request.event_id, request.rule,
+               complete ? "complete-lifecycle" : "lifecycle-heartbeat", a.Describe());
+  auto done = complete ? lifecycle_->Complete(a, result, context.deadline)
+                       : lifecycle_->Keep(a, context.deadline);
+  if (!done.ok()) {
+    logger_.warn("[{}] {}: {}", request.event_id, a.Describe(), done.status());
+    return plugin::Result::FromStatus(done.status(), "", absl::Seconds(1));
+  }
+  return plugin::Result::Done(*done);
+}
+
 plugin::Result AwsAsgPlugin::Handle(const plugin::Request& request, const plugin::Context& context) {
+  const std::string lifecycle_action = request.ParamString("action");
+  if (lifecycle_action == "complete-lifecycle" || lifecycle_action == "lifecycle-heartbeat") {
+    return HandleLifecycle(request, context, lifecycle_action == "complete-lifecycle");
+  }
   if (request.status == "resolved") {
     return plugin::Result::Skipped("the alert is resolved: nothing to replace");
   }

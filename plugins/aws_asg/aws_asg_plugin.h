@@ -5,6 +5,7 @@
 // rule's params or the event type) and maps the outcome back.
 
 #include "plugins/aws_asg/instance_replacer.h"
+#include "plugins/aws_asg/lifecycle_keeper.h"
 #include "plugins/sdk/plugin.h"
 
 namespace hollowtrees::aws_asg {
@@ -22,14 +23,22 @@ Action DefaultActionFor(absl::string_view event_type);
 // Thread-safe. The API and logger must outlive it.
 class AwsAsgPlugin : public plugin::ActionPlugin {
  public:
-  AwsAsgPlugin(AsgApi& api, AwsAsgPluginOptions options, spdlog::logger& logger)
-      : replacer_(api, logger), options_(options), logger_(logger) {}
+  // `lifecycle` (may be null: the lifecycle actions then fail, naming the
+  // reason) must outlive the plugin.
+  AwsAsgPlugin(AsgApi& api, AwsAsgPluginOptions options, spdlog::logger& logger,
+               LifecycleKeeper* lifecycle = nullptr)
+      : replacer_(api, logger), options_(options), logger_(logger), lifecycle_(lifecycle) {}
   plugin::Result Handle(const plugin::Request& request, const plugin::Context& context) override;
 
  private:
+  // `action: lifecycle-heartbeat` and `action: complete-lifecycle`.
+  plugin::Result HandleLifecycle(const plugin::Request& request, const plugin::Context& context,
+                                 bool complete);
+
   InstanceReplacer replacer_;
   const AwsAsgPluginOptions options_;
   spdlog::logger& logger_;
+  LifecycleKeeper* const lifecycle_;
 };
 
 }  // namespace hollowtrees::aws_asg

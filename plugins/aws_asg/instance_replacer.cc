@@ -53,7 +53,8 @@ absl::StatusOr<Action> ParseAction(absl::string_view text) {
   if (text == "detach") return Action::kDetach;
   if (text == "swap") return Action::kSwap;
   return absl::InvalidArgumentError(
-      absl::StrCat("action \"", text, "\": want replace, detach or swap"));
+      absl::StrCat("action \"", text,
+                   "\": want replace, detach, swap, lifecycle-heartbeat or complete-lifecycle"));
 }
 
 ReplaceOutcome InstanceReplacer::Run(const ReplaceRequest& request) {

@@ -12,15 +12,24 @@
 ABSL_FLAG(std::string, region, "", "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, config file)");
 ABSL_FLAG(bool, dry_run, false, "log the AWS calls instead of making them, for every event");
 ABSL_FLAG(absl::Duration, aws_request_timeout, absl::Seconds(10), "timeout per AWS request");
+ABSL_FLAG(std::string, lifecycle_state_file, "",
+          "where the lifecycle actions kept open are written, so that their heartbeats go on "
+          "after a restart (default: in memory only)");
+ABSL_FLAG(absl::Duration, lifecycle_max_keep, absl::Hours(1),
+          "heartbeats of a lifecycle action stop this long after they began, completed or not");
 
 namespace {
 
-// Owns the AWS API next to the plugin that refers to it.
+// Owns the AWS API and the lifecycle keeper next to the plugin that refers
+// to them.
 class OwningPlugin : public hollowtrees::plugin::ActionPlugin {
  public:
   OwningPlugin(std::unique_ptr<hollowtrees::aws_asg::AsgApi> api,
+               std::unique_ptr<hollowtrees::aws_asg::LifecycleKeeper> keeper,
                hollowtrees::aws_asg::AwsAsgPluginOptions options, spdlog::logger& logger)
-      : api_(std::move(api)), plugin_(*api_, options, logger) {}
+      : api_(std::move(api)),
+        keeper_(std::move(keeper)),
+        plugin_(*api_, options, logger, keeper_.get()) {}
   hollowtrees::plugin::Result Handle(const hollowtrees::plugin::Request& r,
                                      const hollowtrees::plugin::Context& c) override {
     return plugin_.Handle(r, c);
@@ -28,6 +37,7 @@ class OwningPlugin : public hollowtrees::plugin::ActionPlugin {
 
  private:
   std::unique_ptr<hollowtrees::aws_asg::AsgApi> api_;
+  std::unique_ptr<hollowtrees::aws_asg::LifecycleKeeper> keeper_;  // after api_: stops first
   hollowtrees::aws_asg::AwsAsgPlugin plugin_;
 };
 
@@ -51,8 +61,15 @@ int main(int argc, char** argv) {
         auto api = hollowtrees::aws_asg::NewAwsAsgApi(options, logger);
         if (!api.ok()) return api.status();
         logger.info("region {}", *region);
-        return std::make_unique<OwningPlugin>(
-            std::move(*api), hollowtrees::aws_asg::AwsAsgPluginOptions{absl::GetFlag(FLAGS_dry_run)},
+        auto keeper = std::make_unique<hollowtrees::aws_asg::LifecycleKeeper>(
+            **api,
+            hollowtrees::aws_asg::LifecycleKeeperOptions{
+                .state_file = absl::GetFlag(FLAGS_lifecycle_state_file),
+                .max_keep = absl::GetFlag(FLAGS_lifecycle_max_keep)},
             logger);
+        if (absl::Status s = keeper->Start(); !s.ok()) return s;
+        return std::make_unique<OwningPlugin>(
+            std::move(*api), std::move(keeper),
+            hollowtrees::aws_asg::AwsAsgPluginOptions{absl::GetFlag(FLAGS_dry_run)}, logger);
       });
 }

@@ -56,18 +56,7 @@ std::string HostOf(const std::string& instance) {
 }
 
 plugin::Result FromStatus(const absl::Status& s, absl::string_view prefix) {
-  const std::string msg = absl::StrCat(prefix, s.message());
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kUnknown:
-      return plugin::Result::Retry(msg);
-    default:
-      return plugin::Result::Failed(msg);
-  }
+  return plugin::Result::FromStatus(s, prefix);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "plugins/sdk/plugin.h"
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace hollowtrees::plugin {
@@ -54,6 +55,22 @@ Result Result::Retry(std::string message, absl::Duration after) {
 }
 Result Result::Failed(std::string message) {
   return {hollowtrees::plugin::v1::HandleResponse::OUTCOME_FAILED, std::move(message)};
+}
+
+Result Result::FromStatus(const absl::Status& status, absl::string_view prefix,
+                          absl::Duration retry_after) {
+  std::string msg = absl::StrCat(prefix, status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kUnknown:
+      return Retry(std::move(msg), retry_after);
+    default:
+      return Failed(std::move(msg));
+  }
 }
 
 Request DecodeRequest(const hollowtrees::plugin::v1::HandleRequest& raw) {

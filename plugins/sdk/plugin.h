@@ -19,6 +19,7 @@
 
 #include <map>
 #include <string>
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 #include "absl/time/time.h"
@@ -79,6 +80,11 @@ struct Result {
   static Result Skipped(std::string message);
   static Result Retry(std::string message, absl::Duration after = absl::ZeroDuration());
   static Result Failed(std::string message);
+  // An error as an outcome: RETRY (after `retry_after`) for what may pass
+  // (Unavailable, DeadlineExceeded, ResourceExhausted, Internal, Aborted,
+  // Unknown), FAILED for the rest; the message is `prefix` and the status's.
+  static Result FromStatus(const absl::Status& status, absl::string_view prefix = "",
+                           absl::Duration retry_after = absl::ZeroDuration());
 };
 
 // What a call may consult while it runs.

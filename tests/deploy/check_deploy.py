@@ -192,30 +192,55 @@ def check_kubectl():
 # ----------------------------------------------------------------------- iam
 
 
-def check_iam():
-    path = os.path.join(SRC, "deploy/aws/iam-policy.json")
+def granted_actions(name):
+    """The actions an IAM policy of deploy/aws allows (None when unreadable)."""
+    path = os.path.join(SRC, "deploy/aws", name)
     out = subprocess.run([sys.executable, "-m", "json.tool", path], capture_output=True, text=True)
     if out.returncode != 0:
         problem("%s: python3 -m json.tool: %s" % (path, out.stderr.strip()))
-        return
-    policy = json.loads(out.stdout)
+        return None
     granted = set()
-    for st in policy["Statement"]:
+    for st in json.loads(out.stdout)["Statement"]:
         if st.get("Effect") != "Allow":
-            problem("iam-policy.json: statement %s is not Allow" % st.get("Sid"))
+            problem("%s: statement %s is not Allow" % (name, st.get("Sid")))
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         granted.update(actions)
-    called = set()
-    for service, source in (("autoscaling", "lib/aws/autoscaling.cc"), ("ec2", "lib/aws/ec2.cc")):
-        for action in re.findall(r'Call\("([A-Za-z]+)"', open(os.path.join(SRC, source)).read()):
-            called.add("%s:%s" % (service, action))
+    return granted
+
+
+def calls_in(service, source, pattern=r'Call\("([A-Za-z]+)"'):
+    return {"%s:%s" % (service, a)
+            for a in re.findall(pattern, open(os.path.join(SRC, source)).read())}
+
+
+def compare_policy(name, granted, called, who):
+    if granted is None:
+        return
+    if granted != called:
+        problem("%s allows %s; %s calls %s (missing %s, extra %s)" %
+                (name, sorted(granted), who, sorted(called), sorted(called - granted),
+                 sorted(granted - called)))
+    else:
+        ctx.ok("iam: %s: json.tool, actions == what %s calls (%d)" % (name, who, len(called)))
+
+
+def check_iam():
+    # The Auto Scaling plugin: every Auto Scaling and EC2 call of lib/aws.
+    called = calls_in("autoscaling", "lib/aws/autoscaling.cc") | calls_in("ec2", "lib/aws/ec2.cc")
     if len(called) < 4:
         problem("found only %s in lib/aws: the check no longer reads the code" % sorted(called))
-    if granted != called:
-        problem("iam-policy.json allows %s; lib/aws calls %s (missing %s, extra %s)" %
-                (sorted(granted), sorted(called), sorted(called - granted), sorted(granted - called)))
-    else:
-        ctx.ok("iam: json.tool, actions == lib/aws calls (%d)" % len(called))
+    compare_policy("iam-policy.json", granted_actions("iam-policy.json"), called,
+                   "the Auto Scaling plugin (lib/aws/autoscaling.cc, ec2.cc)")
+    # The engine's SQS sources: the SQS calls of lib/aws/sqs.cc (a batch
+    # call is authorized by its single action) and the instances' labels.
+    sqs = {a.replace("Batch", "") for a in calls_in("sqs", "lib/aws/sqs.cc",
+                                                    r'(?:Call\(|kAction = )"([A-Za-z]+)"')}
+    if "sqs:ReceiveMessage" not in sqs:
+        problem("found only %s in lib/aws/sqs.cc: the check no longer reads the code" % sorted(sqs))
+    if "DescribeInstances" not in open(os.path.join(SRC, "engine/sources/sqs_source.cc")).read():
+        problem("engine/sources/sqs_source.cc no longer describes instances: update the check")
+    compare_policy("engine-iam-policy.json", granted_actions("engine-iam-policy.json"),
+                   sqs | {"ec2:DescribeInstances"}, "the engine (lib/aws/sqs.cc, engine/sources)")
 
 
 # ---------------------------------------------------------------- prometheus

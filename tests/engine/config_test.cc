@@ -56,6 +56,7 @@ TEST(ConfigTest, GoodFilesLoad) {
     EXPECT_THAT(LoadConfigFile(path), IsOk());
   }
   EXPECT_THAT(LoadConfigFile(SourcePath("config/hollowtrees.yaml")), IsOk());
+  EXPECT_THAT(LoadConfigFile(SourcePath("config/aws-events.yaml")), IsOk());
 }
 
 TEST(ConfigTest, OriginalFormatDecodesWithDefaults) {

@@ -43,6 +43,65 @@ TEST(AlertsTest, ParsesAPrometheusPush) {
   EXPECT_EQ(a.id, absl::StrCat(FingerprintHex(a.fingerprint), "-1704067140123"));
 }
 
+// Limits: each alert or event over one is refused alone, naming the bound
+// and its configuration key; the rest of the batch is kept.
+TEST(LimitsTest, AnAlertOverALimitIsRefusedAloneNamingIt) {
+  const EventLimits limits{.max_labels = 4, .max_label_name_bytes = 10,
+                           .max_label_value_bytes = 16, .max_attribute_bytes = 32};
+  nlohmann::json batch = nlohmann::json::array();
+  auto alert = [](nlohmann::json labels) {
+    labels["alertname"] = "A";
+    return nlohmann::json{{"labels", labels}};
+  };
+  batch.push_back(alert({{"a", "1"}}));                                    // fine
+  batch.push_back(alert({{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}}));  // 5 labels
+  batch.push_back(alert({{"longerlabel", "1"}}));                          // name of 11
+  batch.push_back(alert({{"v", std::string(17, 'x')}}));                   // value of 17
+  nlohmann::json url = alert({{"a", "2"}});
+  url["generatorURL"] = "http://prometheus:9090/" + std::string(20, 'g');
+  batch.push_back(url);                                                   // URL of 43
+  nlohmann::json notes = alert({{"a", "3"}});
+  notes["annotations"] = {{"summary", std::string(17, 's')}};
+  batch.push_back(notes);                                                 // annotation of 17
+  for (auto parse : {&ParsePrometheusAlerts}) {
+    ASSERT_OK_AND_ASSIGN(AlertBatch b, parse(batch.dump(), kNow, limits));
+    ASSERT_EQ(b.alerts.size(), 1u);
+    ASSERT_EQ(b.rejected.size(), 5u);
+    EXPECT_EQ(b.rejected[0].index, 1);
+    EXPECT_THAT(b.rejected[0].error, HasSubstr("labels: 5 entries, more than the limit of 4 (intake.max_labels)"));
+    EXPECT_THAT(b.rejected[1].error, HasSubstr("intake.max_label_name_bytes"));
+    EXPECT_THAT(b.rejected[2].error, HasSubstr("labels.v: a value of 17 bytes"));
+    EXPECT_THAT(b.rejected[2].error, HasSubstr("intake.max_label_value_bytes"));
+    EXPECT_THAT(b.rejected[3].error, HasSubstr("generatorURL: 43 bytes"));
+    EXPECT_THAT(b.rejected[4].error, HasSubstr("annotations.summary"));
+  }
+  // The defaults take what real alerts carry.
+  ASSERT_OK_AND_ASSIGN(AlertBatch d, ParsePrometheusAlerts(batch.dump(), kNow));
+  EXPECT_EQ(d.alerts.size(), 6u);
+}
+
+TEST(LimitsTest, ACloudEventOverALimitIsRefusedNamingIt) {
+  const EventLimits limits{.max_labels = 2, .max_attribute_bytes = 16};
+  auto event = [](const std::string& id, nlohmann::json labels) {
+    return nlohmann::json{{"specversion", "1.0"}, {"id", id}, {"source", "s"}, {"type", "t"},
+                          {"datacontenttype", "application/json"},
+                          {"data", {{"labels", labels}}}};
+  };
+  EXPECT_THAT(ParseStructuredCloudEvent(event(std::string(17, 'i'), {}).dump(), kNow, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("id: 17 bytes, longer than the limit of 16 (intake.max_attribute_bytes)")));
+  nlohmann::json batch = {event("ok", {{"a", "1"}}), event("many", {{"a", "1"}, {"b", "2"}, {"c", "3"}})};
+  ASSERT_OK_AND_ASSIGN(CloudEventBatch b, ParseCloudEventBatch(batch.dump(), kNow, limits));
+  ASSERT_EQ(b.events.size(), 1u);
+  ASSERT_EQ(b.rejected.size(), 1u);
+  EXPECT_EQ(b.rejected[0].index, 1);
+  EXPECT_THAT(b.rejected[0].error, HasSubstr("data.labels: 3 entries"));
+  EXPECT_THAT(ParseBinaryCloudEvent({{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
+                                     {"ce-type", std::string(40, 't')}},
+                                    "application/json", "{}", kNow, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("type: 40 bytes")));
+}
+
 TEST(AlertsTest, FingerprintIsAlertmanagers) {
   // FNV-1a 64 over name, 0xff, value, 0xff of the sorted pairs. The empty
   // label set hashes to the FNV offset basis.

@@ -8,6 +8,12 @@ the cordon.
 - test_fast_path: the exporter also pushes a CloudEvent; the push starts the
   flow and the Prometheus alert that follows is absorbed in the same group
   (one flow, each plugin called once).
+- test_sqs_path: no exporter, no Prometheus: the spot warning as EventBridge
+  puts it on the (fake) SQS queue starts the same drain and replacement.
+- test_scale_in: a termination lifecycle action of the group and its
+  EventBridge event on the queue: the hook is kept open (heartbeats), the
+  node drained, and only then the hook completed with CONTINUE; nothing is
+  detached and the instance stays in its group for Auto Scaling to end.
 
 Both check, from the fakes' own state: the node cordoned, the evictable pods
 gone (the DaemonSet pod left), their ReplicaSets' pods running elsewhere, one
@@ -31,6 +37,8 @@ from harness import expect, poll, NotYet, SKIP_EXIT_CODE  # noqa: E402
 # path needs only the exporter's poll. Generous for a loaded 2-core CI box.
 PROMETHEUS_CORDON_BOUND = 10.0
 FAST_CORDON_BOUND = 5.0
+# The SQS path: the long poll returns as soon as the message is visible.
+SQS_CORDON_BOUND = 3.0
 
 
 def _check_order(timeline):
@@ -79,6 +87,28 @@ def test_fast_path(stack):
     p.check_effects(flows[0])  # still one detach, nothing repeated
 
 
+def test_sqs_path(stack):
+    p, timeline, flow = pipeline.run_once(stack, fast_path=False, path="sqs")
+    print(pipeline.format_timeline(timeline, flow, "timeline, SQS path:"), flush=True)
+    p.check_effects(flow)
+    _check_order(timeline)
+    expect(flow["event"]["source"] == "aws.ec2", f"flow not started by the AWS event: {flow}")
+    expect(timeline["cordoned"] < SQS_CORDON_BOUND,
+           f"message -> cordon {timeline['cordoned']:.2f}s, bound {SQS_CORDON_BOUND}s")
+    samples = p.engine.metrics()
+    import harness
+    expect(harness.metric_sum(samples, "hollowtrees_sqs_messages_deleted_total",
+                              source="events") == 1, "the message was not deleted")
+
+
+def test_scale_in(stack):
+    p, timeline, flow = pipeline.run_once(stack, fast_path=False, path="scale-in")
+    print(pipeline.format_timeline(timeline, flow, "timeline, scale-in:"), flush=True)
+    p.check_effects(flow)
+    expect(timeline["cordoned"] < timeline["pods_gone"] <= timeline["hook_completed"],
+           f"the hook was completed before the node was drained: {timeline}")
+
+
 if __name__ == "__main__":
     import harness
     for name in ("hollowtrees", "ht-k8s-action-plugin", "ht-aws-asg-action-plugin",
@@ -87,4 +117,5 @@ if __name__ == "__main__":
             print(f"SKIPPED: {name} is not built in {harness.BIN_DIR}", flush=True)
             print("0 passed, 0 failed", flush=True)
             sys.exit(SKIP_EXIT_CODE)
-    sys.exit(harness.run_tests([test_prometheus_path, test_fast_path], prefix="ht-pipeline"))
+    sys.exit(harness.run_tests([test_prometheus_path, test_fast_path, test_sqs_path,
+                                test_scale_in], prefix="ht-pipeline"))

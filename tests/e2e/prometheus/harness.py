@@ -374,16 +374,17 @@ class Engine:
         return scrape(self.url + "/metrics")
 
 
-def start_engine(stack, config_text, name="hollowtrees"):
+def start_engine(stack, config_text, name="hollowtrees", env=None):
     """Writes the config, has `hollowtrees check-config` accept it, starts the
-    engine on 127.0.0.1:0 with a fresh data dir, waits for /readyz."""
+    engine on 127.0.0.1:0 with a fresh data dir (and `env` added to its
+    environment), waits for /readyz."""
     path = os.path.join(stack.workdir, f"{name}.yaml")
     with open(path, "w") as f:
         f.write(config_text)
     check_engine_config(path)
     data_dir = os.path.join(stack.workdir, f"{name}-data")
     os.makedirs(data_dir, exist_ok=True)
-    return _run_engine(stack, name, path, data_dir, "127.0.0.1:0")
+    return _run_engine(stack, name, path, data_dir, "127.0.0.1:0", env)
 
 
 def restart_engine(stack, engine, name):
@@ -395,9 +396,9 @@ def restart_engine(stack, engine, name):
                        f"127.0.0.1:{engine.port}")
 
 
-def _run_engine(stack, name, config_path, data_dir, listen):
+def _run_engine(stack, name, config_path, data_dir, listen, env=None):
     p = stack.start(name, [binary("hollowtrees"), "--config", config_path, "--listen", listen,
-                           "--data-dir", data_dir, "--log-level", "debug"])
+                           "--data-dir", data_dir, "--log-level", "debug"], env=env)
     engine = Engine(p, p.wait_for_port(), config_path, data_dir)
     wait_http_ok(engine.url + "/readyz", what="the engine's /readyz")
     return engine

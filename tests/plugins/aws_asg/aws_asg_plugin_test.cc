@@ -325,7 +325,7 @@ TEST_F(AwsAsgPluginTest, BadInputGetsAClearAnswer) {
   EXPECT_THAT(none.message(), HasSubstr("no instance_id label"));
   HandleResponse bad_action = Handle(kNotice, "i-0000000000000a001", {{"action", "explode"}});
   EXPECT_EQ(bad_action.outcome(), HandleResponse::OUTCOME_FAILED);
-  EXPECT_THAT(bad_action.message(), HasSubstr("want replace, detach or swap"));
+  EXPECT_THAT(bad_action.message(), HasSubstr("want replace, detach, swap, lifecycle-heartbeat or complete-lifecycle"));
   HandleResponse bad_flag = Handle(kNotice, "i-0000000000000a001", {{"dry_run", "yes"}});
   EXPECT_EQ(bad_flag.outcome(), HandleResponse::OUTCOME_FAILED);
   EXPECT_THAT(bad_flag.message(), HasSubstr("dry_run must be true or false"));

@@ -1,0 +1,57 @@
+#pragma once
+
+// The engine's SQS sources, assembled from the configuration: one poller per
+// queue, sharing one AWS credential chain, and per region one EC2 client
+// (with its instance cache) for the events' labels.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/intake/intake.h"
+#include "engine/rules/config.h"
+#include "engine/sources/sqs_source.h"
+#include "lib/aws/credentials.h"
+#include "lib/aws/environment.h"
+#include "lib/aws/query_client.h"
+#include "lib/common/clock.h"
+#include "lib/metrics/metrics.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace hollowtrees::engine {
+
+class SqsSources {
+ public:
+  // Builds a client per queue (InvalidArgument naming the source when its
+  // URL, region or endpoint cannot be used) and starts polling. Endpoints,
+  // credentials and regions as the AWS SDKs read them from `env`
+  // (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, the
+  // credential chain). No sources configured: nothing runs.
+  static absl::StatusOr<std::unique_ptr<SqsSources>> Start(const SourcesConfig& config,
+                                                           const aws::Env& env, Intake& intake,
+                                                           metrics::Registry& registry,
+                                                           spdlog::logger& logger, Clock& clock);
+  ~SqsSources();  // Stop()
+  // Stops every poller (a long poll in progress ends at once). Idempotent.
+  void Stop();
+
+  size_t size() const { return sources_.size(); }
+
+ private:
+  SqsSources(metrics::Registry& registry) : metrics_(registry) {}
+
+  SqsSourceMetrics metrics_;
+  std::unique_ptr<aws::CredentialsProvider> credentials_;
+  // Per region: the EC2 client and its instance cache.
+  std::map<std::string, std::unique_ptr<aws::QueryClient>> ec2_query_;
+  std::map<std::string, std::unique_ptr<aws::Ec2Client>> ec2_;
+  std::map<std::string, std::unique_ptr<CachedInstanceDirectory>> directories_;
+  std::vector<std::unique_ptr<SqsSource>> sources_;
+};
+
+}  // namespace hollowtrees::engine
