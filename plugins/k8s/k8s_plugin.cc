@@ -80,8 +80,11 @@ absl::StatusOr<ActionParams> ParseParams(const json& params, const std::string& 
         out.action = Action::kCordon;
       } else if (a == "uncordon") {
         out.action = Action::kUncordon;
+      } else if (a == "wait-ready") {
+        out.action = Action::kWaitReady;
       } else {
-        return BadParam(k, absl::StrCat("want drain, cordon or uncordon, got \"", a, "\""));
+        return BadParam(
+            k, absl::StrCat("want drain, cordon, uncordon or wait-ready, got \"", a, "\""));
       }
     } else if (k == "grace_period_seconds") {
       int64_t g = 0;
@@ -272,6 +275,50 @@ absl::StatusOr<std::string> K8sPlugin::FindNode(KubeApi& api,
                                           nodes.size(), " nodes"));
 }
 
+plugin::Result K8sPlugin::WaitReady(KubeApi& api, const plugin::Request& request,
+                                    const plugin::Context& context, const DrainOptions& d,
+                                    const std::string& where) {
+  // Until the `timeout` param (default the drain's), and in time for the
+  // answer to reach the engine.
+  absl::Time until = clock_.Now() + d.timeout;
+  if (context.deadline != absl::InfiniteFuture()) {
+    until = std::min(until, clock_.Now() + (context.deadline - absl::Now()) -
+                                options_.deadline_margin);
+  }
+  const std::string what = request.Label("instance_id").empty()
+                               ? request.Label("node")
+                               : request.Label("instance_id");
+  std::string state = "not looked at";
+  while (true) {
+    auto node = FindNode(api, request.labels);
+    if (absl::IsInvalidArgument(node.status())) {
+      return plugin::Result::Skipped(std::string(node.status().message()));
+    }
+    if (node.ok()) {
+      auto info = api.GetNode(*node);
+      if (info.ok() && info->ready) {
+        logger_.info("event={} node={} is Ready", request.event_id, *node);
+        return plugin::Result::Done(absl::StrCat(where, "node ", *node, " is Ready"));
+      }
+      state = info.ok() ? absl::StrCat("node ", *node, " is not Ready")
+                        : std::string(info.status().message());
+    } else if (absl::IsNotFound(node.status())) {
+      state = "no node has registered for it yet";
+    } else {
+      state = std::string(node.status().message());  // an API error: tried again
+    }
+    if (context.cancelled()) {
+      return plugin::Result::Retry(absl::StrCat(where, what, ": cancelled while waiting (", state,
+                                                ")"));
+    }
+    if (clock_.Now() + d.poll_interval > until) break;
+    clock_.SleepFor(d.poll_interval);
+  }
+  logger_.warn("event={} {}: not Ready in time: {}", request.event_id, what, state);
+  return plugin::Result::Failed(absl::StrCat(where, what, ": not Ready within ",
+                                             absl::FormatDuration(d.timeout), ": ", state));
+}
+
 plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::Context& context) {
   auto params = ParseParams(request.params, request.status, options_.defaults);
   if (!params.ok()) return plugin::Result::Failed(std::string(params.status().message()));
@@ -284,6 +331,9 @@ plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::C
                                    : context.deadline - options_.deadline_margin);
   auto api = apis_.ForCluster(cluster);
   if (!api.ok()) return FromStatus(api.status(), where);
+  if (params->action == Action::kWaitReady) {
+    return WaitReady(**api, request, context, params->drain, where);
+  }
   auto node = FindNode(**api, request.labels);
   if (absl::IsInvalidArgument(node.status())) {
     return plugin::Result::Skipped(std::string(node.status().message()));

@@ -35,7 +35,10 @@ class Histogram;
 
 namespace hollowtrees::k8s {
 
-enum class Action { kDrain, kCordon, kUncordon };
+// kWaitReady: for Auto Scaling launch hooks, waits until the event's
+// instance has a node that is Ready (up to `timeout`), then DONE; FAILED
+// when the time runs out (the hook then lapses with its default result).
+enum class Action { kDrain, kCordon, kUncordon, kWaitReady };
 
 struct ActionParams {
   Action action = Action::kDrain;
@@ -123,6 +126,10 @@ class K8sPlugin : public plugin::ActionPlugin {
 
  private:
   Drainer& DrainerFor(KubeApi& api);
+  // Action::kWaitReady.
+  plugin::Result WaitReady(KubeApi& api, const plugin::Request& request,
+                           const plugin::Context& context, const DrainOptions& d,
+                           const std::string& where);
 
   const K8sPluginOptions options_;
   // Null until RegisterMetrics; they point into its registry.

@@ -26,6 +26,8 @@ struct NodeInfo {
   // spec.providerID, e.g. "aws:///us-east-1a/i-0abc".
   std::string provider_id;
   bool unschedulable = false;
+  // status.conditions has Ready with status True.
+  bool ready = false;
   // status.addresses[].address (InternalIP, ExternalIP, Hostname, ...).
   std::vector<std::string> addresses;
   std::vector<Taint> taints;

@@ -69,6 +69,12 @@ NodeInfo NodeFromJson(const json& node) {
   if (taints.is_array()) {
     for (const auto& t : taints) n.taints.push_back({Str(t, "key"), Str(t, "value"), Str(t, "effect")});
   }
+  const json& conditions = Field(Field(node, "status"), "conditions");
+  if (conditions.is_array()) {
+    for (const auto& c : conditions) {
+      if (Str(c, "type") == "Ready") n.ready = Str(c, "status") == "True";
+    }
+  }
   return n;
 }
 

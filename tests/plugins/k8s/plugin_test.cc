@@ -1,6 +1,7 @@
 // The plugin: params, node lookup, outcomes, against the in-memory KubeApi.
 
 #include "plugins/k8s/k8s_plugin.h"
+#include "plugins/k8s/kube_http_api.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -97,7 +98,7 @@ TEST(ParseParamsTest, BadParamsNameTheKey) {
   EXPECT_THAT(ParseParams({{"grace_period_seconds", -2}}, "", d),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("grace_period_seconds")));
   EXPECT_THAT(ParseParams({{"action", "reboot"}}, "", d),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("drain, cordon or uncordon")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("drain, cordon, uncordon or wait-ready")));
   EXPECT_THAT(ParseParams({{"pod_selector", "a in (b"}}, "", d),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("params.pod_selector")));
   EXPECT_THAT(ParseParams({{"taint", "x=y"}}, "", d),
@@ -148,6 +149,45 @@ class PluginTest : public ::testing::Test {
   K8sPluginOptions options_;
   std::unique_ptr<K8sPlugin> plugin_;
 };
+
+// Auto Scaling launch hooks: wait until the instance's node is Ready.
+TEST_F(PluginTest, WaitReadyIsDoneOnceTheNodeIsReadyAndFailsAtItsTimeout) {
+  const nlohmann::json wait = {{"action", "wait-ready"}, {"timeout", "30s"}};
+  // No node for the instance yet: the fake clock runs the 30 s at once.
+  const absl::Time before = clock_.Now();
+  Result r = Call({{"instance_id", "i-0new"}}, wait);
+  EXPECT_EQ(r.outcome, Outcome::OUTCOME_FAILED) << r.message;
+  EXPECT_THAT(r.message, HasSubstr("i-0new: not Ready within 30s: no node has registered"));
+  EXPECT_GE(clock_.Now() - before, absl::Seconds(29));
+  EXPECT_LE(clock_.Now() - before, absl::Seconds(31));
+  // Registered, not Ready yet.
+  NodeInfo n;
+  n.name = "ip-10-0-1-9.ec2.internal";
+  n.provider_id = "aws:///us-east-1a/i-0new";
+  api_.AddNode(n);
+  r = Call({{"instance_id", "i-0new"}}, wait);
+  EXPECT_EQ(r.outcome, Outcome::OUTCOME_FAILED) << r.message;
+  EXPECT_THAT(r.message, HasSubstr("node ip-10-0-1-9.ec2.internal is not Ready"));
+  // Ready.
+  n.ready = true;
+  api_.AddNode(n);
+  r = Call({{"instance_id", "i-0new"}}, wait);
+  EXPECT_EQ(r.outcome, Outcome::OUTCOME_DONE) << r.message;
+  EXPECT_THAT(r.message, HasSubstr("node ip-10-0-1-9.ec2.internal is Ready"));
+  EXPECT_FALSE(api_.Node("ip-10-0-1-9.ec2.internal")->unschedulable) << "waiting cordons nothing";
+}
+
+TEST(KubeHttpApiTest, ReadyComesFromTheReadyCondition) {
+  auto node = [](const char* status) {
+    return nlohmann::json{{"metadata", {{"name", "n"}}},
+                          {"status", {{"conditions", {{{"type", "MemoryPressure"}, {"status", "False"}},
+                                                      {{"type", "Ready"}, {"status", status}}}}}}};
+  };
+  EXPECT_TRUE(NodeFromJson(node("True")).ready);
+  EXPECT_FALSE(NodeFromJson(node("False")).ready);
+  EXPECT_FALSE(NodeFromJson(node("Unknown")).ready);
+  EXPECT_FALSE(NodeFromJson(nlohmann::json{{"metadata", {{"name", "n"}}}}).ready);
+}
 
 TEST_F(PluginTest, FindsTheNodeByEachLabelInOrder) {
   EXPECT_EQ(*K8sPlugin::FindNode(api_, {{"node", "ip-10-0-1-5.ec2.internal"}}),
