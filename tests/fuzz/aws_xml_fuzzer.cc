@@ -1,8 +1,10 @@
 // libFuzzer target: AWS Query-protocol answers (XML), successes and errors,
 // through the typed calls that decode them: EC2 DescribeInstances and
-// TerminateInstances, Auto Scaling DescribeAutoScalingInstances,
-// DescribeAutoScalingGroups (NextToken pages), DetachInstances,
-// UpdateAutoScalingGroup; and aws::ParseAwsErrorBody on its own. Every
+// TerminateInstances, DescribeInstances of many ids (filter, nextToken
+// pages), Auto Scaling DescribeAutoScalingInstances, DescribeAutoScalingGroups
+// (NextToken pages), DetachInstances, UpdateAutoScalingGroup, the lifecycle
+// hook calls (CompleteLifecycleAction, RecordLifecycleActionHeartbeat,
+// DescribeLifecycleHooks); and aws::ParseAwsErrorBody on its own. Every
 // request is answered with a status and body from the input
 // (tests/fuzz/fuzz_http.h); one attempt per call, no signing.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -18,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace hollowtrees;
   if (size > 256 * 1024) return 0;
   FuzzedDataProvider in(data, size);
-  const int mode = in.ConsumeIntegralInRange(0, 7);
-  if (mode == 7) {
+  const int mode = in.ConsumeIntegralInRange(0, 11);
+  if (mode == 11) {
     const int status = in.ConsumeIntegralInRange(400, 599);
     auto e = aws::ParseAwsErrorBody(in.ConsumeRemainingBytesAsString(), status);
     if (e.ok()) {
@@ -36,9 +38,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Clock& clock = RealClock();
   aws::QueryClientOptions options{.endpoint = "https://ec2.us-east-1.amazonaws.com",
                                   .region = "us-east-1",
-                                  .service = mode < 2 ? "ec2" : "autoscaling",
-                                  .version = mode < 2 ? aws::kEc2Version
-                                                      : aws::kAutoScalingVersion};
+                                  .service = mode < 2 || mode == 7 ? "ec2" : "autoscaling",
+                                  .version = mode < 2 || mode == 7 ? aws::kEc2Version
+                                                                   : aws::kAutoScalingVersion};
   options.retry.max_attempts = 1;  // no backoff sleeps
   auto client = aws::QueryClient::CreateWithHttp(
       options,
@@ -54,6 +56,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4: (void)asg.DescribeAutoScalingGroups({"a", "b"}, absl::InfiniteFuture(), 4); break;
     case 5: (void)asg.DetachInstances("spot-workers", {"i-1"}, true); break;
     case 6: (void)asg.UpdateAutoScalingGroup("spot-workers", 1, 5, 3); break;
+    case 7: {
+      auto found = ec2.DescribeInstances({"i-0123456789abcdef0", "i-1", "i-2"},
+                                         absl::InfiniteFuture(), 4);
+      if (found.ok()) {
+        for (const aws::Ec2Instance& i : *found) {
+          // Only what was asked for comes back.
+          if (i.instance_id != "i-0123456789abcdef0" && i.instance_id != "i-1" &&
+              i.instance_id != "i-2") {
+            std::fprintf(stderr, "DescribeInstances returned an instance not asked for\n");
+            std::abort();
+          }
+        }
+      }
+      break;
+    }
+    case 8:
+      (void)aws::IsNoActiveLifecycleAction(
+          asg.CompleteLifecycleAction("g", "h", "token", "i-1", "CONTINUE"));
+      break;
+    case 9: (void)asg.RecordLifecycleActionHeartbeat("g", "h", "token", ""); break;
+    case 10: (void)asg.DescribeLifecycleHooks("g"); break;
   }
   return 0;
 }
