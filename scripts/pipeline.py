@@ -170,7 +170,7 @@ class Pipeline:
             harness.binary("fake-imds"), "--listen", "127.0.0.1:0", "--mode", imds_mode,
             "--instance_id", INSTANCE_ID, "--availability_zone", AZ])
         self.imds_url = f"http://127.0.0.1:{self.imds.wait_for_port()}"
-        aws_env = {
+        self.aws_env = aws_env = {
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_ACCESS_KEY_ID": AWS_ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": AWS_SECRET_ACCESS_KEY,
@@ -296,7 +296,26 @@ class Pipeline:
     def lifecycle_actions(self):
         return json.loads(harness.http_get_ok(self.aws_url + "/control/lifecycle/actions"))
 
-    def switch_notice_on(self):
+    def kube_post(self, path, obj):
+        status, body = _kube_request(self, "POST", path, obj)
+        expect(status in (200, 201), f"POST {path} on the fake Kubernetes API: {status} {body[:300]}")
+        return json.loads(body)
+
+    def crash_and_restart_engine(self):
+        """SIGKILLs the engine (no shutdown, as in a crash or an OOM kill) and
+        starts it again on the same port and data dir: the journal resumes
+        its flows."""
+        os.kill(self.engine.process.pid, signal.SIGKILL)
+        self.stack.stop(self.engine.process)
+        p = self.stack.start("hollowtrees-restarted", [
+            harness.binary("hollowtrees"), "--config", self.engine.config_path, "--listen",
+            f"127.0.0.1:{self.engine.port}", "--data-dir", self.engine.data_dir,
+            "--log-level", "debug"], env=self.aws_env)
+        self.engine = harness.Engine(p, p.wait_for_port(), self.engine.config_path,
+                                     self.engine.data_dir)
+        harness.wait_http_ok(self.engine.url + "/readyz", what="the restarted engine's /readyz")
+
+    def switch_notice_on(self, hook=HOOK):
         """Starts the notice the path is about; returns the wall time just
         before. Prometheus and fast paths: the spot notice on the fake IMDS
         (terminate in 2 minutes). SQS: the EventBridge spot warning put on the
@@ -315,7 +334,7 @@ class Pipeline:
             t0 = time.time()
             status, body = harness.http_post_json(
                 self.aws_url + "/control/lifecycle/start",
-                {"instance_id": INSTANCE_ID, "transition": "terminating", "hook": HOOK})
+                {"instance_id": INSTANCE_ID, "transition": "terminating", "hook": hook})
             expect(status == 200, f"fake AWS /control/lifecycle/start: {status} {body}")
             self.token = json.loads(body)["token"]
             self.sqs_send({
@@ -326,7 +345,7 @@ class Pipeline:
                 "resources": [f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:x:"
                               f"autoScalingGroupName/{GROUP}"],
                 "detail": {"LifecycleActionToken": self.token, "AutoScalingGroupName": GROUP,
-                           "LifecycleHookName": HOOK, "EC2InstanceId": INSTANCE_ID,
+                           "LifecycleHookName": hook, "EC2InstanceId": INSTANCE_ID,
                            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
                            "Origin": "AutoScalingGroup", "Destination": "EC2"}})
             return t0
@@ -469,10 +488,19 @@ class Pipeline:
 def _kube_get(pipeline, path):
     """GET on the fake API server over TLS (harness.http_request has no TLS
     context parameter). Returns (status, body)."""
+    return _kube_request(pipeline, "GET", path)
+
+
+def _kube_request(pipeline, method, path, obj=None):
     import urllib.error
     import urllib.request
-    req = urllib.request.Request(pipeline.kube_url + path,
-                                 headers={"Authorization": f"Bearer {KUBE_TOKEN}"})
+    headers = {"Authorization": f"Bearer {KUBE_TOKEN}"}
+    data = None
+    if obj is not None:
+        data = json.dumps(obj).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(pipeline.kube_url + path, data=data, method=method,
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=5, context=pipeline.kube_ssl) as resp:
             return resp.status, resp.read().decode(errors="replace")

@@ -14,6 +14,11 @@ the cordon.
   EventBridge event on the queue: the hook is kept open (heartbeats), the
   node drained, and only then the hook completed with CONTINUE; nothing is
   detached and the instance stays in its group for Auto Scaling to end.
+- test_scale_in_long_drain_across_engine_restart: a drain of about 40 s
+  (a pod with a 40 s grace period) under a hook whose heartbeat timeout is
+  30 s, and the engine killed (SIGKILL) and restarted while it runs: the
+  plugin's heartbeats keep the hook open, the restarted engine resumes the
+  flow, and the hook is completed after the drain, never having expired.
 
 Both check, from the fakes' own state: the node cordoned, the evictable pods
 gone (the DaemonSet pod left), their ReplicaSets' pods running elsewhere, one
@@ -109,6 +114,38 @@ def test_scale_in(stack):
            f"the hook was completed before the node was drained: {timeline}")
 
 
+def test_scale_in_long_drain_across_engine_restart(stack):
+    import time
+    p = pipeline.Pipeline(stack, False, path="scale-in")
+    # A pod on the doomed node that takes 40 s to stop.
+    p.kube_post("/api/v1/namespaces/shop/pods", {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "slow-to-stop", "namespace": "shop", "labels": {"app": "slow"}},
+        "spec": {"nodeName": pipeline.NODE, "terminationGracePeriodSeconds": 40,
+                 "containers": [{"name": "c", "image": "busybox"}]},
+        "status": {"phase": "Running"}})
+    t0 = p.switch_notice_on(hook="drain-short")  # heartbeat timeout 30 s
+
+    def slow_pod_terminating():
+        pods = [x for x in p.pods_on_node() if x["metadata"]["name"] == "slow-to-stop"]
+        if not pods or not pods[0]["metadata"].get("deletionTimestamp"):
+            raise NotYet(f"the slow pod: {pods}")
+        return True
+    poll(slow_pod_terminating, 20, "the drain to reach the slow pod")
+    time.sleep(5)
+    p.crash_and_restart_engine()
+    timeline, flow = p.watch(t0, timeout=120)
+    # (Watched only from the restart on: earlier milestones show when first seen then.)
+    print(pipeline.format_timeline(timeline, flow, "timeline, long scale-in, engine restarted:"),
+          flush=True)
+    effects = p.check_effects(flow)
+    expect(timeline["pods_gone"] >= 35, f"the drain was not long: {timeline}")
+    expect(timeline["pods_gone"] <= timeline["hook_completed"],
+           f"the hook was completed before the node was drained: {timeline}")
+    # 40 s against a 30 s timeout: only heartbeats (every 10 s) kept it open.
+    expect(effects["heartbeats"] >= 3, f"heartbeats: {effects}")
+
+
 if __name__ == "__main__":
     import harness
     for name in ("hollowtrees", "ht-k8s-action-plugin", "ht-aws-asg-action-plugin",
@@ -118,4 +155,5 @@ if __name__ == "__main__":
             print("0 passed, 0 failed", flush=True)
             sys.exit(SKIP_EXIT_CODE)
     sys.exit(harness.run_tests([test_prometheus_path, test_fast_path, test_sqs_path,
-                                test_scale_in], prefix="ht-pipeline"))
+                                test_scale_in, test_scale_in_long_drain_across_engine_restart],
+                               prefix="ht-pipeline"))
