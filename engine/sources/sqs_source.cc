@@ -219,7 +219,7 @@ absl::Status SqsSource::PollOnce() {
     }
   }
   metrics_.oldest_age.WithLabels({n}).Set(oldest);
-  if (!messages->empty()) Handle(std::move(*messages), received);
+  if (!messages->empty()) Handle(std::move(*messages), received, absl::Now());
   return absl::OkStatus();
 }
 
@@ -236,7 +236,8 @@ struct SqsSource::Pending {
   AwsEvent event;
 };
 
-void SqsSource::Handle(std::vector<aws::SqsMessage> messages, absl::Time received) {
+void SqsSource::Handle(std::vector<aws::SqsMessage> messages, absl::Time received,
+                       absl::Time started) {
   const std::string& n = name();
   std::vector<std::string> to_delete;
   std::vector<Pending> pending;
@@ -325,7 +326,7 @@ void SqsSource::Handle(std::vector<aws::SqsMessage> messages, absl::Time receive
       metrics_.events.WithLabels({n, p.event.type}).Inc();
     }
     // Visibility: handling ran long (EC2 slow); keep the messages hidden.
-    if (absl::Now() - received > options_.visibility_timeout / 2) {
+    if (absl::Now() - started > options_.visibility_timeout / 2) {
       for (const Pending& p : pending) {
         (void)queue_->ChangeVisibility(p.message.receipt_handle, options_.visibility_timeout,
                                        absl::Now() + options_.call_timeout);

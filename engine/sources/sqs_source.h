@@ -166,7 +166,9 @@ class SqsSource {
  private:
   struct Pending;
   void Run();
-  void Handle(std::vector<aws::SqsMessage> messages, absl::Time received);
+  // `received`: the clock's time (events' `received`); `started`: the real
+  // time handling began (for the visibility timeout, which runs in real time).
+  void Handle(std::vector<aws::SqsMessage> messages, absl::Time received, absl::Time started);
   // Logs `text` the first time `key` is seen (bounded), else nothing.
   void LogOnce(const std::string& key, const std::string& text);
   void Delete(const std::vector<std::string>& handles);

@@ -74,6 +74,7 @@ class MemoryDirectory : public InstanceDirectory {
   absl::StatusOr<std::map<std::string, aws::Ec2Instance>> Describe(
       const std::vector<std::string>& ids, absl::Time) override {
     ++calls;
+    if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
     if (!error.ok()) return error;
     std::map<std::string, aws::Ec2Instance> out;
     for (const auto& id : ids) {
@@ -84,6 +85,7 @@ class MemoryDirectory : public InstanceDirectory {
   }
   std::map<std::string, aws::Ec2Instance> instances;
   absl::Status error;
+  absl::Duration delay;  // EC2 answering slowly
   int calls = 0;
 };
 
@@ -132,12 +134,16 @@ class SqsSourceTest : public ::testing::Test {
         sqs_metrics_(registry_),
         dedup_(1000, absl::Hours(1)),
         intake_(dedup_, sink_, nullptr, metrics_, IntakeConfig{}) {
+    MakeSource({});
+  }
+  void MakeSource(absl::Duration visibility_timeout) {
     auto queue = std::make_unique<MemoryQueue>();
     queue_ = queue.get();
     SqsSourceOptions o;
     o.config = {.name = "interruptions",
                 .queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/hollowtrees"};
     o.region = "us-east-1";
+    if (visibility_timeout > absl::ZeroDuration()) o.visibility_timeout = visibility_timeout;
     source_ = std::make_unique<SqsSource>(o, std::move(queue), &directory_, intake_,
                                           sqs_metrics_, *Logger(), clock_);
   }
@@ -282,6 +288,22 @@ TEST_F(SqsSourceTest, AnInstanceThatIsGoneStillGetsItsEvent) {
   json data = json::parse(e.Data());
   EXPECT_EQ(data["labels"]["lifecycle_action_token"], "71514b9d-6a40-4b26-8523-05e7e0000000");
   EXPECT_EQ(data["event"]["RequestId"], "req-1");
+}
+
+TEST_F(SqsSourceTest, HandlingThatRunsPastHalfTheVisibilityTimeoutExtendsIt) {
+  MakeSource(absl::Milliseconds(200));
+  directory_.delay = absl::Milliseconds(150);  // EC2 slow: past half of 200 ms
+  queue_->Put(SpotWarning("ev-slow", "i-0abc"));
+  ASSERT_TRUE(source_->PollOnce().ok());
+  EXPECT_EQ(queue_->last_options.visibility_timeout, absl::Milliseconds(200));
+  ASSERT_EQ(queue_->visibility.count("h-1"), 1u) << "the visibility was not extended";
+  EXPECT_EQ(queue_->visibility["h-1"], absl::Milliseconds(200));
+  EXPECT_THAT(queue_->deleted, UnorderedElementsAre("h-1"));
+  // Quick handling extends nothing.
+  directory_.delay = absl::ZeroDuration();
+  queue_->Put(SpotWarning("ev-quick", "i-0abc"));
+  ASSERT_TRUE(source_->PollOnce().ok());
+  EXPECT_EQ(queue_->visibility.count("h-2"), 0u);
 }
 
 TEST_F(SqsSourceTest, AReceiveErrorIsCountedAndReturned) {

@@ -7,7 +7,9 @@ DescribeInstances with tags, SigV4 checked) and calls a recording plugin.
     instance's labels (cluster_name from its tag, type, zone, group), the
     plugin is called once, and the message is deleted;
   - the same event again (a redelivery) is one flow, and its message is
-    deleted too;
+    deleted too; so is the Prometheus alert for the same interruption (one
+    rule takes both types and groups by instance_id): absorbed, no second
+    call;
   - a warning for another cluster's instance (one queue per account) leads to
     no plugin call, and is deleted;
   - junk changes nothing: an unknown kind and a test notification are
@@ -69,10 +71,11 @@ action_plugins:
     timeout: 10s
 rules:
   - name: spot_prod
-    event_type: aws.ec2.spot-interruption-warning
+    event_types: [aws.ec2.spot-interruption-warning, prometheus.server.alert.SpotTerminationNotice]
     match:
       - cluster_name: prod
     group_by: [instance_id]
+    cooldown: 10m
     action_plugins: [recorder]
   - name: scale_in
     event_type: aws.autoscaling.terminate-lifecycle-action
@@ -183,6 +186,15 @@ def test_sqs_events_drive_the_engine(stack):
     expect(len(calls_for(plugin, PROD)) == 1, f"calls: {calls_for(plugin, PROD)}")
     expect(metric(engine, "hollowtrees_events_duplicate_total", source="sqs") == 1,
            "the redelivery counted as a duplicate")
+    # The Prometheus alert for the same interruption: one flow still.
+    status, body = harness.http_post_json(engine.url + "/api/v2/alerts", [{
+        "labels": {"alertname": "SpotTerminationNotice", "instance_id": PROD,
+                   "cluster_name": "prod"},
+        "annotations": {}, "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}])
+    expect(status == 200, f"the alert: {status} {body}")
+    poll(lambda: metric(engine, "hollowtrees_flows_absorbed_total", rule="spot_prod") >= 1 or None,
+         WAIT, "the alert absorbed by the running or cooling flow")
+    expect(len(calls_for(plugin, PROD)) == 1, f"calls after the alert: {calls_for(plugin, PROD)}")
 
     # 3. Another cluster's instance: no rule acts; the message is deleted.
     aws.send(spot_warning("ev-spot-other", OTHER))
