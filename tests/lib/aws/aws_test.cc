@@ -394,6 +394,25 @@ TEST(QueryClientDeadlineTest, ATricklingEndpointIsCutOffAtTheCallsDeadline) {
   EXPECT_LT(took, absl::Seconds(4)) << "the call outlived its deadline: " << r.status();
 }
 
+TEST(ImdsDeadlineTest, ATricklingMetadataServiceIsCutOffAtTheRequestsTimeout) {
+  // The token PUT and the GET both meet an answer that comes a byte every
+  // 50 ms (7.5 s in all): each request ends at its 1 s timeout.
+  ASSERT_OK_AND_ASSIGN(auto slow, hollowtrees::testing::TrickleServer::Start(
+                                      hollowtrees::testing::TrickleServer::SlowJsonAnswer(150),
+                                      absl::Milliseconds(50)));
+  ASSERT_OK_AND_ASSIGN(auto imds, ImdsClient::Create({.endpoint = slow->url(),
+                                                      .timeout = absl::Seconds(1),
+                                                      .v1_when_token_unreachable = true},
+                                                     RealClock()));
+  const absl::Time started = absl::Now();
+  auto r = imds->Get("meta-data/spot/instance-action");
+  const absl::Duration took = absl::Now() - started;
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable));
+  // Two requests (the token, then the v1 GET), each cut at 1 s.
+  EXPECT_LT(took, absl::Seconds(3)) << "the metadata call outlived its timeout: " << r.status();
+  EXPECT_GE(slow->connections(), 1);
+}
+
 class FakeAwsTest : public ::testing::Test {
  protected:
   void SetUp() override {
