@@ -162,6 +162,10 @@ log:
 intake:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- with .ctx.Values.engine.sources }}
+sources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 action_plugins:
   {{- toYaml .plugins | nindent 2 }}
 rules:
