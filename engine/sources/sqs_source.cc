@@ -16,7 +16,6 @@ class ClientQueue : public SqsQueue {
 
   absl::StatusOr<std::vector<aws::SqsMessage>> Receive(const aws::SqsReceiveOptions& options,
                                                        absl::Time deadline) override {
-    if (cancel_.cancelled()) return absl::CancelledError("the source is stopping");
     return client_->Receive(options, deadline, &cancel_);
   }
   absl::StatusOr<std::vector<absl::Status>> DeleteBatch(const std::vector<std::string>& handles,
@@ -33,6 +32,14 @@ class ClientQueue : public SqsQueue {
   std::unique_ptr<aws::SqsClient> client_;
   http::StreamCancel cancel_;
 };
+
+// Appends `handle` unless it is there: a message that gave several events
+// (an AWS Health event naming several instances) is acted on once.
+void AddHandleOnce(std::vector<std::string>* handles, const std::string& handle) {
+  if (std::find(handles->begin(), handles->end(), handle) == handles->end()) {
+    handles->push_back(handle);
+  }
+}
 
 // The metric label of a status code: "unavailable", "permission_denied", ...
 std::string CodeLabel(absl::StatusCode code) {
@@ -295,9 +302,7 @@ void SqsSource::Handle(std::vector<aws::SqsMessage> messages, absl::Time receive
         std::vector<std::string> later;
         for (Pending& p : pending) {
           if (p.message.receive_count < options_.describe_attempts) {
-            if (std::find(later.begin(), later.end(), p.message.receipt_handle) == later.end()) {
-              later.push_back(p.message.receipt_handle);
-            }
+            AddHandleOnce(&later, p.message.receipt_handle);
           } else {
             go_on.push_back(std::move(p));
           }
@@ -325,21 +330,17 @@ void SqsSource::Handle(std::vector<aws::SqsMessage> messages, absl::Time receive
       events.push_back(ToEngineEvent(p.event, instance_labels, received));
       metrics_.events.WithLabels({n, p.event.type}).Inc();
     }
+    std::vector<std::string> handles;
+    for (const Pending& p : pending) AddHandleOnce(&handles, p.message.receipt_handle);
     // Visibility: handling ran long (EC2 slow); keep the messages hidden.
     if (absl::Now() - started > options_.visibility_timeout / 2) {
-      for (const Pending& p : pending) {
-        (void)queue_->ChangeVisibility(p.message.receipt_handle, options_.visibility_timeout,
+      for (const std::string& h : handles) {
+        (void)queue_->ChangeVisibility(h, options_.visibility_timeout,
                                        absl::Now() + options_.call_timeout);
       }
     }
     IntakeResult result =
         intake_.AcceptEvents(std::move(events), {}, clock_.Now(), IntakeSource::kSqs);
-    std::vector<std::string> handles;  // each message once
-    for (const Pending& p : pending) {
-      if (std::find(handles.begin(), handles.end(), p.message.receipt_handle) == handles.end()) {
-        handles.push_back(p.message.receipt_handle);
-      }
-    }
     if (!result.unavailable.ok()) {
       logger_.warn("sqs source {}: the engine cannot take {} event(s) now: {}; they come back "
                     "in {}",

@@ -34,31 +34,36 @@ absl::StatusOr<std::unique_ptr<SqsSources>> SqsSources::Start(const SourcesConfi
     }
     std::unique_ptr<aws::SqsClient> client = std::move(*made);
     const std::string region = client->region();
-    if (!s->directories_.count(region)) {
-      aws::QueryClientOptions ec2_options{
-          .endpoint = aws::ResolveEndpoint("EC2", "ec2", region, env),
-          .region = region,
-          .service = "ec2",
-          .version = aws::kEc2Version,
-          .ca_file = aws::EnvGet(env, "AWS_CA_BUNDLE")};
-      HT_ASSIGN_OR_RETURN(auto query, aws::QueryClient::Create(ec2_options, s->credentials_.get(),
-                                                               clock, &logger));
-      auto ec2 = std::make_unique<aws::Ec2Client>(*query);
-      s->directories_[region] =
-          std::make_unique<CachedInstanceDirectory>(ec2.get(), CachedInstanceDirectory::Options{},
-                                                    clock);
-      s->ec2_query_[region] = std::move(query);
-      s->ec2_[region] = std::move(ec2);
-    }
+    HT_ASSIGN_OR_RETURN(CachedInstanceDirectory * directory,
+                        s->DirectoryFor(region, env, clock, logger));
     SqsSourceOptions options;
     options.config = q;
     options.region = region;
-    s->sources_.push_back(std::make_unique<SqsSource>(
-        options, NewSqsQueue(std::move(client)), s->directories_[region].get(), intake,
-        s->metrics_, logger, clock));
+    s->sources_.push_back(std::make_unique<SqsSource>(options, NewSqsQueue(std::move(client)),
+                                                      directory, intake, s->metrics_, logger,
+                                                      clock));
   }
   for (auto& source : s->sources_) source->Start();
   return s;
+}
+
+absl::StatusOr<CachedInstanceDirectory*> SqsSources::DirectoryFor(const std::string& region,
+                                                                  const aws::Env& env,
+                                                                  Clock& clock,
+                                                                  spdlog::logger& logger) {
+  Region& r = regions_[region];
+  if (r.directory) return r.directory.get();
+  HT_ASSIGN_OR_RETURN(r.query, aws::QueryClient::Create(
+                                   {.endpoint = aws::ResolveEndpoint("EC2", "ec2", region, env),
+                                    .region = region,
+                                    .service = "ec2",
+                                    .version = aws::kEc2Version,
+                                    .ca_file = aws::EnvGet(env, "AWS_CA_BUNDLE")},
+                                   credentials_.get(), clock, &logger));
+  r.ec2 = std::make_unique<aws::Ec2Client>(*r.query);
+  r.directory = std::make_unique<CachedInstanceDirectory>(
+      r.ec2.get(), CachedInstanceDirectory::Options{}, clock);
+  return r.directory.get();
 }
 
 SqsSources::~SqsSources() { Stop(); }

@@ -46,11 +46,20 @@ class SqsSources {
   SqsSources(metrics::Registry& registry) : metrics_(registry) {}
 
   SqsSourceMetrics metrics_;
+  // One region's EC2 client and its instance cache (each refers to the one
+  // before it).
+  struct Region {
+    std::unique_ptr<aws::QueryClient> query;
+    std::unique_ptr<aws::Ec2Client> ec2;
+    std::unique_ptr<CachedInstanceDirectory> directory;
+  };
+  // Made for the region, or the one made before.
+  absl::StatusOr<CachedInstanceDirectory*> DirectoryFor(const std::string& region,
+                                                        const aws::Env& env, Clock& clock,
+                                                        spdlog::logger& logger);
+
   std::unique_ptr<aws::CredentialsProvider> credentials_;
-  // Per region: the EC2 client and its instance cache.
-  std::map<std::string, std::unique_ptr<aws::QueryClient>> ec2_query_;
-  std::map<std::string, std::unique_ptr<aws::Ec2Client>> ec2_;
-  std::map<std::string, std::unique_ptr<CachedInstanceDirectory>> directories_;
+  std::map<std::string, Region> regions_;
   std::vector<std::unique_ptr<SqsSource>> sources_;
 };
 

@@ -55,9 +55,6 @@ std::string HostOf(const std::string& instance) {
   return instance;
 }
 
-plugin::Result FromStatus(const absl::Status& s, absl::string_view prefix) {
-  return plugin::Result::FromStatus(s, prefix);
-}
 
 }  // namespace
 
@@ -232,8 +229,8 @@ Drainer& K8sPlugin::DrainerFor(KubeApi& api) {
   return *slot->drainer;
 }
 
-absl::StatusOr<std::string> K8sPlugin::FindNode(KubeApi& api,
-                                                const std::map<std::string, std::string>& labels) {
+absl::StatusOr<NodeInfo> K8sPlugin::FindNodeInfo(KubeApi& api,
+                                                 const std::map<std::string, std::string>& labels) {
   auto label = [&](const char* k) {
     auto it = labels.find(k);
     return it == labels.end() ? std::string() : it->second;
@@ -244,8 +241,7 @@ absl::StatusOr<std::string> K8sPlugin::FindNode(KubeApi& api,
     if (absl::IsNotFound(n.status())) {
       return absl::NotFoundError(absl::StrCat("no node named \"", node, "\" (label node)"));
     }
-    if (!n.ok()) return n.status();
-    return n->name;
+    return n;
   }
   const std::string instance_id = label("instance_id");
   const std::string instance = label("instance");
@@ -257,7 +253,7 @@ absl::StatusOr<std::string> K8sPlugin::FindNode(KubeApi& api,
   if (!instance_id.empty()) {
     const std::string suffix = absl::StrCat("/", instance_id);
     for (const auto& n : nodes) {
-      if (absl::EndsWith(n.provider_id, suffix) || n.provider_id == instance_id) return n.name;
+      if (absl::EndsWith(n.provider_id, suffix) || n.provider_id == instance_id) return n;
     }
     return absl::NotFoundError(absl::StrCat("no node with spec.providerID aws:///<zone>/",
                                             instance_id, " (label instance_id) among ",
@@ -265,14 +261,20 @@ absl::StatusOr<std::string> K8sPlugin::FindNode(KubeApi& api,
   }
   const std::string host = HostOf(instance);
   for (const auto& n : nodes) {
-    if (n.name == host) return n.name;
+    if (n.name == host) return n;
     for (const auto& a : n.addresses) {
-      if (a == host) return n.name;
+      if (a == host) return n;
     }
   }
   return absl::NotFoundError(absl::StrCat("no node named or addressed \"", host,
                                           "\" (label instance=", instance, ") among ",
                                           nodes.size(), " nodes"));
+}
+
+absl::StatusOr<std::string> K8sPlugin::FindNode(KubeApi& api,
+                                                const std::map<std::string, std::string>& labels) {
+  HT_ASSIGN_OR_RETURN(NodeInfo n, FindNodeInfo(api, labels));
+  return n.name;
 }
 
 plugin::Result K8sPlugin::WaitReady(KubeApi& api, const plugin::Request& request,
@@ -290,18 +292,16 @@ plugin::Result K8sPlugin::WaitReady(KubeApi& api, const plugin::Request& request
                                : request.Label("instance_id");
   std::string state = "not looked at";
   while (true) {
-    auto node = FindNode(api, request.labels);
+    auto node = FindNodeInfo(api, request.labels);
     if (absl::IsInvalidArgument(node.status())) {
       return plugin::Result::Skipped(std::string(node.status().message()));
     }
+    if (node.ok() && node->ready) {
+      logger_.info("event={} node={} is Ready", request.event_id, node->name);
+      return plugin::Result::Done(absl::StrCat(where, "node ", node->name, " is Ready"));
+    }
     if (node.ok()) {
-      auto info = api.GetNode(*node);
-      if (info.ok() && info->ready) {
-        logger_.info("event={} node={} is Ready", request.event_id, *node);
-        return plugin::Result::Done(absl::StrCat(where, "node ", *node, " is Ready"));
-      }
-      state = info.ok() ? absl::StrCat("node ", *node, " is not Ready")
-                        : std::string(info.status().message());
+      state = absl::StrCat("node ", node->name, " is not Ready");
     } else if (absl::IsNotFound(node.status())) {
       state = "no node has registered for it yet";
     } else {
@@ -330,7 +330,7 @@ plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::C
                                    ? absl::InfiniteFuture()
                                    : context.deadline - options_.deadline_margin);
   auto api = apis_.ForCluster(cluster);
-  if (!api.ok()) return FromStatus(api.status(), where);
+  if (!api.ok()) return plugin::Result::FromStatus(api.status(), where);
   if (params->action == Action::kWaitReady) {
     return WaitReady(**api, request, context, params->drain, where);
   }
@@ -338,7 +338,7 @@ plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::C
   if (absl::IsInvalidArgument(node.status())) {
     return plugin::Result::Skipped(std::string(node.status().message()));
   }
-  if (!node.ok()) return FromStatus(node.status(), where);
+  if (!node.ok()) return plugin::Result::FromStatus(node.status(), where);
 
   DrainOptions& d = params->drain;
   if (context.deadline != absl::InfiniteFuture()) {
@@ -356,7 +356,7 @@ plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::C
                                                    : "drain");
   if (params->action == Action::kUncordon) {
     auto msg = drainer.Uncordon(*node, d.taint, d.record_event, d.dry_run);
-    if (!msg.ok()) return FromStatus(msg.status(), where);
+    if (!msg.ok()) return plugin::Result::FromStatus(msg.status(), where);
     return plugin::Result::Done(absl::StrCat(where, *msg));
   }
   metrics::Histogram* notice_to_cordon =
@@ -369,7 +369,7 @@ plugin::Result K8sPlugin::Handle(const plugin::Request& request, const plugin::C
   auto result = drainer.Drain(*node, d, context.cancelled, on_cordoned);
   if (!result.ok()) {
     logger_.warn("event={} node={} drain failed: {}", request.event_id, *node, result.status());
-    return FromStatus(result.status(), where);
+    return plugin::Result::FromStatus(result.status(), where);
   }
   const std::string summary = absl::StrCat(where, result->Summary());
   if (result->cancelled) return plugin::Result::Retry(summary);

@@ -120,7 +120,10 @@ class K8sPlugin : public plugin::ActionPlugin {
 
   // Finds the node an event names (DESIGN order: node, instance_id,
   // instance). NotFound names what was looked for; InvalidArgument when the
-  // event has none of the labels.
+  // event has none of the labels. FindNodeInfo gives what the API said of
+  // it; FindNode its name.
+  static absl::StatusOr<NodeInfo> FindNodeInfo(KubeApi& api,
+                                               const std::map<std::string, std::string>& labels);
   static absl::StatusOr<std::string> FindNode(KubeApi& api,
                                               const std::map<std::string, std::string>& labels);
 
