@@ -89,6 +89,7 @@ absl::StatusOr<absl::Time> ParseRfc3339(absl::string_view s) {
 std::string FormatRfc3339(absl::Time t, Rfc3339Fraction fraction) {
   const char* const slow_format = fraction == Rfc3339Fraction::kShortest ? "%Y-%m-%d%ET%H:%M:%E*SZ"
                                   : fraction == Rfc3339Fraction::kMillis ? "%Y-%m-%d%ET%H:%M:%E3SZ"
+                                  : fraction == Rfc3339Fraction::kMicros ? "%Y-%m-%d%ET%H:%M:%E6SZ"
                                                                          : "%Y-%m-%d%ET%H:%M:%SZ";
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) {
     return absl::FormatTime(slow_format, t, absl::UTCTimeZone());
@@ -131,6 +132,10 @@ std::string FormatRfc3339(absl::Time t, Rfc3339Fraction fraction) {
     buf[n] = '.';
     put(n + 1, nanos / 1000000, 3);  // truncated, as absl's %E3S
     n += 4;
+  } else if (fraction == Rfc3339Fraction::kMicros) {
+    buf[n] = '.';
+    put(n + 1, nanos / 1000, 6);  // truncated, as absl's %E6S
+    n += 7;
   } else if (fraction == Rfc3339Fraction::kShortest && nanos > 0) {
     // Shortest fraction, as Go and absl's %E*S write it.
     buf[n] = '.';

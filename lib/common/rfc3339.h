@@ -20,12 +20,13 @@ absl::StatusOr<absl::Time> ParseRfc3339(absl::string_view text);
 enum class Rfc3339Fraction {
   kShortest,  // nanoseconds, trailing zeros dropped, none when zero ("...:05.123Z", "...:05Z")
   kMillis,    // always three digits, truncated ("...:05.000Z")
+  kMicros,    // always six digits, truncated ("...:05.000000Z"): Kubernetes' MicroTime
   kNone,      // whole seconds, truncated ("...:05Z")
 };
 
 // Formats as RFC 3339 in UTC ("2024-01-02T03:04:05.123Z"). Fast: no
 // allocation beyond the result, no time zone database (the engine's hot
-// path); the same text as absl::FormatTime with the matching %E*S / %E3S / %S.
+// path); the same text as absl::FormatTime with the matching %E*S / %E3S / %E6S / %S.
 std::string FormatRfc3339(absl::Time t, Rfc3339Fraction fraction = Rfc3339Fraction::kShortest);
 
 }  // namespace hollowtrees

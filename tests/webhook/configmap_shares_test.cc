@@ -178,19 +178,10 @@ TEST_F(ConfigMapSharesTest, UnreachableOrUnauthorizedApiIsUnavailable) {
 // The fake's ConfigMaps against the real kubectl: discovery, apply (GET 404,
 // then POST), get, JSON patch; the webhook's cache follows each change.
 TEST_F(ConfigMapSharesTest, KubectlWritesWhatTheCacheSees) {
-  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+  if (!KubectlInstalled()) GTEST_SKIP() << "kubectl is not installed";
   auto shares = Make();
   ASSERT_TRUE(shares->WaitForSync(absl::Seconds(10)));
-  const std::string kubeconfig = WriteKubeconfig();
-  const std::string cache = dir_ + "/kubectl-cache";
-  auto kubectl = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"/usr/bin/kubectl", "--kubeconfig", kubeconfig, "--cache-dir", cache};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto proc = hollowtrees::testing::Subprocess::Start(argv);
-    if (!proc.ok()) return std::make_pair(-1, std::string(proc.status().message()));
-    auto code = (*proc)->Wait(absl::Seconds(60));
-    return std::make_pair(code.ok() ? *code : -1, (*proc)->Output());
-  };
+  auto kubectl = [&](const std::vector<std::string>& args) { return Kubectl(args); };
   const std::string manifest = dir_ + "/cm.yaml";
   ASSERT_THAT(hollowtrees::testing::WriteStringToFile(
                   manifest,

@@ -18,6 +18,7 @@
 #include "lib/http/server_util.h"
 #include "lib/kube/label_selector.h"
 #include "tests/fakes/kube/configmaps.h"
+#include "tests/fakes/kube/leases.h"
 
 namespace hollowtrees::testing {
 
@@ -69,15 +70,6 @@ std::string ApiVersionOf(const ResourceInfo& r) {
 }
 
 std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
-
-json StatusBody(int code, absl::string_view reason, absl::string_view message,
-                json details = nullptr) {
-  json s = {{"kind", "Status"},         {"apiVersion", "v1"},    {"metadata", json::object()},
-            {"status", "Failure"},      {"message", message},    {"reason", reason},
-            {"code", code}};
-  if (!details.is_null()) s["details"] = std::move(details);
-  return s;
-}
 
 std::string Key(absl::string_view ns, absl::string_view name) {
   return ns.empty() ? std::string(name) : absl::StrCat(ns, "/", name);
@@ -209,8 +201,11 @@ class FakeApiServer::Impl {
   }
 
   const FakeApiServerOptions options_;
-  // ConfigMaps (with watch) live in configmaps.cc.
+  // ConfigMaps and Leases (with watch) live in their own stores
+  // (object_store.h), which serve their paths and discovery entries.
   FakeConfigMaps configmaps_;
+  FakeLeases leases_;
+  std::vector<FakeObjectStore*> Stores() { return {&configmaps_, &leases_}; }
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<http::ServingThread> serving_;  // after server_: stops first
 
@@ -506,10 +501,7 @@ class FakeApiServer::Impl {
 
   // ---- HTTP ----
 
-  struct Reply {
-    int code = 200;
-    json body;
-  };
+  using Reply = FakeReply;
 
   bool Authenticated(const httplib::Request& req) {
     if (options_.tokens.empty() && options_.client_ca_file.empty()) return true;
@@ -538,11 +530,14 @@ class FakeApiServer::Impl {
     if (!Authenticated(req)) {
       reply = {401, StatusBody(401, "Unauthorized", "Unauthorized")};
       Count(req.method, "unauthorized");
-    } else if (FakeConfigMaps::Handles(req.path)) {
-      Count(req.method, "configmaps");
-      configmaps_.Serve(req, res);
-      return;
     } else {
+      for (FakeObjectStore* store : Stores()) {
+        if (store->Handles(req.path)) {
+          Count(req.method, store->type().plural);
+          store->Serve(req, res);
+          return;
+        }
+      }
       reply = Route(req);
     }
     res.status = reply.code;
@@ -570,7 +565,8 @@ class FakeApiServer::Impl {
       return {200, VersionInfo()};
     }
     if (path == "/api" || path == "/apis" || path == "/api/v1" || path == "/apis/apps/v1" ||
-        path == "/apis/policy/v1" || path == "/apis/apps" || path == "/apis/policy") {
+        path == "/apis/policy/v1" || path == "/apis/apps" || path == "/apis/policy" ||
+        path == "/apis/coordination.k8s.io" || path == "/apis/coordination.k8s.io/v1") {
       Count(m, "discovery");
       if (m != "GET") return MethodNotAllowed();
       return {200, Discovery(path)};
@@ -700,10 +696,13 @@ class FakeApiServer::Impl {
     if (path == "/apis") {
       return {{"kind", "APIGroupList"},
               {"apiVersion", "v1"},
-              {"groups", {group_json("apps"), group_json("policy")}}};
+              {"groups",
+               {group_json("apps"), group_json("policy"), group_json("coordination.k8s.io")}}};
     }
-    if (path == "/apis/apps" || path == "/apis/policy") {
-      json g = group_json(path == "/apis/apps" ? "apps" : "policy");
+    // "/apis/<group>" or "/apis/<group>/v1" (Route lets only served ones in).
+    std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+    if (parts.size() == 2 && parts[0] == "apis") {
+      json g = group_json(parts[1].c_str());
       g["kind"] = "APIGroup";
       g["apiVersion"] = "v1";
       return g;
@@ -712,7 +711,7 @@ class FakeApiServer::Impl {
     if (path == "/api/v1") {
       gv = "v1";
     } else {
-      group = path == "/apis/apps/v1" ? "apps" : "policy";
+      group = parts[1];
       gv = absl::StrCat(group, "/v1");
     }
     json resources = json::array();
@@ -740,14 +739,8 @@ class FakeApiServer::Impl {
         }
       }
     }
-    if (group.empty()) {  // served by configmaps.cc
-      resources.push_back({{"name", "configmaps"},
-                           {"singularName", "configmap"},
-                           {"namespaced", true},
-                           {"kind", "ConfigMap"},
-                           {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}},
-                           {"shortNames", {"cm"}},
-                           {"storageVersionHash", "fake"}});
+    for (FakeObjectStore* store : Stores()) {
+      if (store->type().group == group) resources.push_back(store->DiscoveryEntry());
     }
     return {{"kind", "APIResourceList"},
             {"apiVersion", "v1"},
@@ -999,15 +992,7 @@ class FakeApiServer::Impl {
     const bool merge = ct == "application/merge-patch+json" ||
                        ct == "application/strategic-merge-patch+json";
     const bool jsonpatch = ct == "application/json-patch+json";
-    if (!merge && !jsonpatch) {
-      return {415, StatusBody(415, "UnsupportedMediaType",
-                              absl::StrCat("the body of the request was in an unknown format - "
-                                           "accepted media types include: "
-                                           "application/json-patch+json, "
-                                           "application/merge-patch+json, "
-                                           "application/strategic-merge-patch+json (got \"",
-                                           ct, "\")"))};
-    }
+    if (!merge && !jsonpatch) return UnsupportedPatchType(ct);
     auto it = store_[r.name].find(Key(ns, name));
     if (it == store_[r.name].end()) return NotFoundObject(r, name);
     auto patch = ParseBody(req);
@@ -1224,7 +1209,7 @@ FakeApiServer::~FakeApiServer() { Stop(); }
 
 void FakeApiServer::Stop() {
   if (impl_ && impl_->serving_) {
-    impl_->configmaps_.Shutdown();
+    for (FakeObjectStore* store : impl_->Stores()) store->Shutdown();
     impl_->serving_->Stop();
   }
 }
@@ -1394,5 +1379,7 @@ void FakeApiServer::ResetRequestCounts() {
 }
 
 FakeConfigMaps& FakeApiServer::configmaps() { return impl_->configmaps_; }
+
+FakeLeases& FakeApiServer::leases() { return impl_->leases_; }
 
 }  // namespace hollowtrees::testing

@@ -4,7 +4,9 @@
 // benchmarks: HTTPS (or plain HTTP), bearer-token and client-certificate
 // authentication (401 Status without), discovery, nodes, pods, namespaces,
 // events, PodDisruptionBudgets, DaemonSets and ReplicaSets, the pods/eviction
-// subresource with budget accounting, and `Table` output for kubectl.
+// subresource with budget accounting, and `Table` output for kubectl;
+// ConfigMaps and Leases (coordination.k8s.io/v1) with watch in their own
+// stores (object_store.h).
 //
 // What it models:
 // - Pods deleted with a grace period get metadata.deletionTimestamp and
@@ -29,8 +31,8 @@
 //   selectors 400, name mismatches 400, stale resourceVersion 409.
 // Deviations: strategic-merge patches are applied as JSON merge patches
 // (identical for the fields drains touch: spec.unschedulable, spec.taints,
-// metadata.labels/annotations); no watch except for ConfigMaps
-// (configmaps.h); no protobuf.
+// metadata.labels/annotations); no watch except for ConfigMaps and Leases
+// (object_store.h); no protobuf.
 //
 // Thread-safe. Time is the real clock (pods terminate in real time).
 
@@ -45,6 +47,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "tests/fakes/kube/configmaps.h"
+#include "tests/fakes/kube/leases.h"
 
 namespace httplib {
 class Server;
@@ -121,6 +124,9 @@ class FakeApiServer {
 
   // ConfigMaps, with watch (tests/fakes/kube/configmaps.h): state and faults.
   FakeConfigMaps& configmaps();
+  // Leases (coordination.k8s.io/v1), with watch (tests/fakes/kube/leases.h):
+  // state (Modify, Get, Delete) and faults (FailNextWrites).
+  FakeLeases& leases();
 
   // Requests served (authenticated or not), total and by "METHOD kind" where
   // kind is the resource or subresource ("GET pods", "POST eviction").

@@ -29,9 +29,11 @@ TEST(Rfc3339Test, FractionModes) {
   EXPECT_EQ(FormatRfc3339(t), "2024-01-02T03:04:05.123456789Z");
   EXPECT_EQ(FormatRfc3339(t, Rfc3339Fraction::kMillis), "2024-01-02T03:04:05.123Z");
   EXPECT_EQ(FormatRfc3339(t, Rfc3339Fraction::kNone), "2024-01-02T03:04:05Z");
+  EXPECT_EQ(FormatRfc3339(t, Rfc3339Fraction::kMicros), "2024-01-02T03:04:05.123456Z");
   const absl::Time whole = absl::FromUnixSeconds(1704164645);
   EXPECT_EQ(FormatRfc3339(whole), "2024-01-02T03:04:05Z");
   EXPECT_EQ(FormatRfc3339(whole, Rfc3339Fraction::kMillis), "2024-01-02T03:04:05.000Z");
+  EXPECT_EQ(FormatRfc3339(whole, Rfc3339Fraction::kMicros), "2024-01-02T03:04:05.000000Z");
 }
 
 TEST(Rfc3339Test, SameTextAsAbslForEveryMode) {
@@ -44,6 +46,8 @@ TEST(Rfc3339Test, SameTextAsAbslForEveryMode) {
               absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", t, absl::UTCTimeZone()));
     EXPECT_EQ(FormatRfc3339(t, Rfc3339Fraction::kNone),
               absl::FormatTime("%Y-%m-%d%ET%H:%M:%SZ", t, absl::UTCTimeZone()));
+    EXPECT_EQ(FormatRfc3339(t, Rfc3339Fraction::kMicros),
+              absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", t, absl::UTCTimeZone()));
   }
 }
 
@@ -53,6 +57,10 @@ TEST(Rfc3339Test, ParsesWhatItFormats) {
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(*parsed, t);
   EXPECT_EQ(*ParseRfc3339("2024-01-02T04:04:05+01:00"), absl::FromUnixSeconds(1704164645));
+  // Kubernetes MicroTime: six digits, microseconds kept exactly.
+  const absl::Time micro = absl::FromUnixMicros(1796605323123456);
+  EXPECT_EQ(FormatRfc3339(micro, Rfc3339Fraction::kMicros), "2026-12-07T01:02:03.123456Z");
+  EXPECT_EQ(*ParseRfc3339("2026-12-07T01:02:03.123456Z"), micro);
   EXPECT_THAT(ParseRfc3339("lunchtime"), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("lunchtime")));
 }
 
