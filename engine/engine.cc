@@ -1,11 +1,15 @@
 #include "engine/engine.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "lib/common/json_escape.h"
 #include "lib/common/logging.h"
 #include "lib/common/status_macros.h"
 #include "lib/common/version.h"
@@ -24,6 +28,12 @@ absl::StatusOr<Config> LoadStartupConfig(const EngineOptions& options) {
   if (!options.listen.empty()) config.listen = options.listen;
   if (!options.data_dir.empty()) config.data_dir = options.data_dir;
   return config;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "hollowtrees";
+  return name;
 }
 
 absl::Status CreateDataDir(const std::string& data_dir) {
@@ -46,27 +56,124 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(const EngineOptions& optio
   std::unique_ptr<Engine> e(new Engine(options, logger));
   e->listen_host_ = listen.host;
   e->started_with_ = {config.listen, config.data_dir, config.intake, config.tls.has_value(),
-                      config.sources};
+                      config.sources, config.ha};
   const IntakeConfig intake = config.intake;
   // TLS pair and auth files (docs/security.md): read before serving.
   HT_ASSIGN_OR_RETURN(e->security_, HttpSecurity::Create(config, e->registry_, logger));
+  e->sqs_metrics_ = std::make_unique<SqsSourceMetrics>(e->registry_);
+  e->dedup_ = std::make_unique<DedupTable>(intake.max_dedup_entries, intake.dedup_window);
+  if (config.ha.has_value()) {
+    HT_RETURN_IF_ERROR(e->OpenSharedState(config));
+    auto ruleset = Ruleset::Build(std::move(config));
+    e->InstallRuleset(ruleset);
+    e->intake_ = std::make_unique<Intake>(*e->dedup_, *e->replica_, e->shared_.get(), e->metrics_,
+                                          intake);
+    e->AddGauges();
+    HT_RETURN_IF_ERROR(e->ServeHttp(listen, intake));
+    e->replica_->Run();  // the leader starts the SQS sources
+    e->ScheduleSweep();
+    e->heartbeat_ns_ = absl::ToUnixNanos(absl::Now());
+    e->ScheduleHealth();
+    e->LogStarted(*ruleset);
+    return e;
+  }
+  e->metrics_.leader.Set(1);  // the only replica acts
+  e->identity_ = HostName();
   HT_RETURN_IF_ERROR(e->OpenJournal(config));
   auto ruleset = Ruleset::Build(std::move(config));
   e->StartDispatcher(ruleset);
-  e->dedup_ = std::make_unique<DedupTable>(intake.max_dedup_entries, intake.dedup_window);
   // Replay before the listener opens: nothing new arrives meanwhile.
   if (e->journal_ != nullptr) HT_RETURN_IF_ERROR(e->RecoverJournal());
   e->intake_ = std::make_unique<Intake>(*e->dedup_, *e->dispatcher_, e->journal_.get(),
                                         e->metrics_, intake);
   e->AddGauges();
   HT_RETURN_IF_ERROR(e->ServeHttp(listen, intake));
-  HT_ASSIGN_OR_RETURN(e->sqs_, SqsSources::Start(e->started_with_.sources, aws::ProcessEnv(),
-                                                 *e->intake_, e->registry_, logger, RealClock()));
+  HT_RETURN_IF_ERROR(e->StartSqs());
   e->ScheduleSweep();
   e->heartbeat_ns_ = absl::ToUnixNanos(absl::Now());
   e->ScheduleHealth();
   e->LogStarted(*ruleset);
   return e;
+}
+
+absl::Status Engine::StartSqs() {
+  HT_ASSIGN_OR_RETURN(std::unique_ptr<SqsSources> sources,
+                      SqsSources::Start(started_with_.sources, aws::ProcessEnv(), *intake_,
+                                        *sqs_metrics_, logger_, RealClock()));
+  absl::MutexLock lock(&sqs_mu_);
+  sqs_ = std::move(sources);
+  return absl::OkStatus();
+}
+
+void Engine::StopSqs() {
+  std::unique_ptr<SqsSources> sources;
+  {
+    absl::MutexLock lock(&sqs_mu_);
+    sources.swap(sqs_);
+  }
+  if (sources) sources->Stop();
+}
+
+absl::Status Engine::OpenSharedState(const Config& config) {
+  const HaConfig& ha = *config.ha;
+  // The data directory, if any, holds only its lock: the state is in the
+  // Kubernetes API.
+  if (!config.data_dir.empty()) {
+    HT_ASSIGN_OR_RETURN(data_dir_lock_, DataDirLock::Acquire(config.data_dir));
+  }
+  absl::StatusOr<kube::KubeConfig> kc =
+      ha.kubeconfig.empty()
+          ? kube::LoadInClusterConfig(kube::InClusterOptions::FromEnvironment())
+          : kube::LoadKubeconfig(ha.kubeconfig, "");
+  if (!kc.ok()) {
+    return absl::Status(kc.status().code(),
+                        absl::StrCat("ha: the Kubernetes API ",
+                                     ha.kubeconfig.empty() ? "(in-cluster)"
+                                                           : absl::StrCat("(", ha.kubeconfig, ")"),
+                                     ": ", kc.status().message()));
+  }
+  // Requests end well within a term: a hung API server must not hold the
+  // writer (the election bounds its own rounds by renew_deadline).
+  HT_ASSIGN_OR_RETURN(kube_, kube::KubeClient::Create(
+                                 *kc, {.timeout = std::max(ha.renew_deadline, absl::Seconds(5)),
+                                       .connect_timeout = ha.renew_deadline,
+                                       .user_agent = absl::StrCat("hollowtrees/", kVersion)}));
+  identity_ = ha.identity;
+  if (identity_.empty() && std::getenv("POD_NAME") != nullptr) identity_ = std::getenv("POD_NAME");
+  if (identity_.empty()) identity_ = HostName();
+  lease_ = kube::NewKubeLeaseApi(*kube_, ha.ns, ha.lease_name);
+  shared_ = std::make_unique<SharedState>(
+      *kube_,
+      SharedStateOptions{.ns = ha.ns, .lease_name = ha.lease_name, .identity = identity_},
+      logger_);
+  store_ = shared_.get();
+  ReplicaDeps deps{.state = *shared_,
+                   .lease = *lease_,
+                   .metrics = metrics_,
+                   .logger = logger_,
+                   .ruleset = [this] { return ruleset(); },
+                   .dispatcher = options_.dispatcher};
+  deps.on_leading = [this] {
+    if (absl::Status s = StartSqs(); !s.ok()) {
+      logger_.error("the SQS sources cannot start: {}", s.message());
+    }
+  };
+  deps.on_following = [this] { StopSqs(); };
+  HT_ASSIGN_OR_RETURN(replica_, Replica::Create(ha, identity_, std::move(deps)));
+  logger_.info("high availability: replica {} of lease {}/{}; shared state in ConfigMaps {} and "
+               "{}",
+               identity_, ha.ns, ha.lease_name, shared_->state_name(), shared_->inbox_name());
+  return absl::OkStatus();
+}
+
+std::string Engine::StatusJson() const {
+  if (replica_ != nullptr) return replica_->StatusJson();
+  std::string out = R"({"leader":true,"identity":)";
+  AppendJsonString(out, identity_);
+  out += R"(,"leader_identity":)";
+  AppendJsonString(out, identity_);
+  out += "}";
+  return out;
 }
 
 void Engine::StartDispatcher(std::shared_ptr<const Ruleset> ruleset) {
@@ -77,7 +184,11 @@ void Engine::StartDispatcher(std::shared_ptr<const Ruleset> ruleset) {
 }
 
 void Engine::InstallRuleset(std::shared_ptr<const Ruleset> ruleset) {
-  dispatcher_->SetRuleset(ruleset);
+  if (replica_ != nullptr) {
+    replica_->SetRuleset(ruleset);
+  } else {
+    dispatcher_->SetRuleset(ruleset);
+  }
   {
     absl::MutexLock lock(&mu_);
     ruleset_ = std::move(ruleset);
@@ -110,6 +221,13 @@ void Engine::AddGauges() {
   registry_.AddGaugeCallback("hollowtrees_dedup_entries",
                              "Event ids remembered to absorb re-sends.",
                              [this] { return static_cast<double>(dedup_->size()); });
+  if (shared_ != nullptr) {
+    registry_.AddGaugeCallback(
+        "hollowtrees_ha_state_bytes",
+        "Size of the shared state as this replica last wrote it while leading (gzipped, "
+        "base64): the API server refuses a ConfigMap over 1048576 bytes.",
+        [this] { return static_cast<double>(shared_->stats().state_bytes); });
+  }
   registry_.AddGauge("hollowtrees_build_info", "Build information.", {"version"})
       .WithLabels({kVersion})
       .Set(1);
@@ -121,7 +239,8 @@ absl::Status Engine::ServeHttp(const http::HostPort& listen, const IntakeConfig&
                             HttpApiDeps{*intake_, metrics_, *store_, [this] { return ruleset(); },
                                         [this] { return Readiness(); },
                                         [this](const std::string& id) { return Replay(id); },
-                                        logger_, security_.get()}));
+                                        [this] { return StatusJson(); }, logger_,
+                                        security_.get()}));
   return absl::OkStatus();
 }
 
@@ -141,8 +260,9 @@ Engine::~Engine() {
   // Stop intake, then the dispatcher's thread, then cancel plugin calls still
   // in flight (their callbacks post into the stopped loop, harmlessly); the
   // journal commits what is pending as it closes.
-  if (sqs_) sqs_->Stop();
+  StopSqs();
   if (http_) http_->Stop();
+  replica_.reset();  // ends its term and the election
   loop_.Stop();
   plugins_.reset();
   journal_.reset();
@@ -169,6 +289,7 @@ absl::Status Engine::OpenJournal(const Config& config) {
 }
 
 absl::Status Engine::Replay(const std::string& flow_id) {
+  if (replica_ != nullptr) return replica_->Replay(flow_id);
   absl::Notification done;
   absl::Status result;
   dispatcher_->Replay(flow_id, [&](absl::Status s) {
@@ -217,6 +338,7 @@ void Engine::NoteRestartOnlyChanges(const Config& next) {
       {"intake", !(running.intake == next.intake)},
       {"tls", running.tls != next.tls.has_value()},
       {"sources", !(running.sources == next.sources)},
+      {"ha", !(running.ha == next.ha)},
   };
   for (const auto& [key, changed] : keys) {
     metrics_.config_restart_required.WithLabels({key}).Set(changed ? 1 : 0);
@@ -262,6 +384,14 @@ absl::Status Engine::Reload() {
 }
 
 void Engine::Shutdown(absl::Duration grace) {
+  if (replica_ != nullptr) {
+    // No new events, then the replica hands over: calls in flight end and
+    // are recorded, the state is written, the Lease released.
+    StopSqs();
+    http_->Stop();
+    replica_->Shutdown(grace);
+    return;
+  }
   // With a journal, only the calls in flight are waited for: the rest of each
   // flow is recorded and resumes after the restart. Without one, nothing
   // would resume them, so whole flows are given the grace period. Calling
@@ -269,7 +399,7 @@ void Engine::Shutdown(absl::Duration grace) {
   if (journal_ != nullptr) dispatcher_->StopCalling();
   // No new events: the SQS pollers first (what they hold comes back to the
   // queue), then the HTTP endpoints.
-  if (sqs_) sqs_->Stop();
+  StopSqs();
   http_->Stop();
   const absl::Time deadline = absl::Now() + grace;
   while (true) {

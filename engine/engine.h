@@ -21,7 +21,11 @@
 #include "engine/store/journal.h"
 #include "engine/dispatch/plugin_client.h"
 #include "engine/rules/ruleset.h"
+#include "engine/ha/replica.h"
+#include "engine/ha/shared_state.h"
 #include "engine/sources/sqs_sources.h"
+#include "lib/kube/kube_client.h"
+#include "lib/kube/lease.h"
 #include "lib/metrics/metrics.h"
 
 namespace hollowtrees::engine {
@@ -77,7 +81,15 @@ class Engine {
   void NoteRestartOnlyChanges(const Config& next);
   // The steps of Start(), in order.
   absl::Status OpenJournal(const Config& config);
+  // With `ha:`: the Kubernetes client, the shared state and the replica
+  // (its election runs from RunReplica(), once everything is assembled).
+  absl::Status OpenSharedState(const Config& config);
   void StartDispatcher(std::shared_ptr<const Ruleset> ruleset);
+  // The SQS sources: at start without `ha:`; on the leader only with it.
+  absl::Status StartSqs();
+  void StopSqs();
+  // GET /api/v1/status.
+  std::string StatusJson() const;
   absl::Status RecoverJournal();  // with a journal: before serving
   void AddGauges();
   absl::Status ServeHttp(const http::HostPort& listen, const IntakeConfig& intake);
@@ -98,6 +110,7 @@ class Engine {
     IntakeConfig intake;
     bool tls = false;
     SourcesConfig sources;
+    std::optional<HaConfig> ha;
   };
   RestartOnly started_with_;
   metrics::Registry registry_;
@@ -107,6 +120,13 @@ class Engine {
   std::unique_ptr<DataDirLock> data_dir_lock_;  // with a data_dir; released last
   std::unique_ptr<Journal> journal_;     // with a data_dir
   std::unique_ptr<FlowStore> memory_;    // without one
+  // With `ha:` (instead of the journal, the plugin client and the
+  // dispatcher, which each term of the replica makes for itself).
+  std::unique_ptr<kube::KubeClient> kube_;
+  std::unique_ptr<kube::LeaseApi> lease_;
+  std::unique_ptr<SharedState> shared_;
+  std::unique_ptr<Replica> replica_;
+  std::string identity_;  // this replica's (the host name without `ha:`)
   FlowStore* store_ = nullptr;
   std::unique_ptr<PluginClient> plugins_;
   std::unique_ptr<Dispatcher> dispatcher_;
@@ -114,7 +134,9 @@ class Engine {
   std::unique_ptr<Intake> intake_;
   std::unique_ptr<HttpSecurity> security_;  // TLS and auth; used by http_
   std::unique_ptr<HttpApi> http_;
-  std::unique_ptr<SqsSources> sqs_;  // the SQS sources, if configured
+  std::unique_ptr<SqsSourceMetrics> sqs_metrics_;
+  absl::Mutex sqs_mu_;  // start and stop come from the replica's thread too
+  std::unique_ptr<SqsSources> sqs_ ABSL_GUARDED_BY(sqs_mu_);  // the SQS sources, if running
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const Ruleset> ruleset_ ABSL_GUARDED_BY(mu_);

@@ -15,7 +15,7 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libabsl-dev
   libssl-dev libsimdjson-dev libpugixml-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libjwt-dev libjemalloc-dev libxxhash-dev
+  libjwt-dev libjemalloc-dev libxxhash-dev zlib1g-dev
 )
 test_pkgs=(
   prometheus prometheus-alertmanager awscli python3-botocore python3 openssl curl

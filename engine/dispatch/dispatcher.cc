@@ -266,6 +266,12 @@ void Dispatcher::StopCalling() {
 
 void Dispatcher::SendCall(const std::string& flow_id, int attempt) {
   if (stop_calling_) return;  // shutting down: resumes after the restart
+  if (options_.may_call && !options_.may_call()) {
+    // Not sure to lead any more: the next leader makes this call.
+    logger_.warn("flow={} attempt={}: not calling, this replica may have lost the Lease", flow_id,
+                 attempt);
+    return;
+  }
   auto it = flows_.find(flow_id);
   if (it == flows_.end()) return;
   Flow& flow = *it->second;

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -48,6 +49,9 @@ struct DispatcherOptions {
   absl::Duration max_backoff = absl::Seconds(30);
   // Seed for the jitter (tests fix it). Default: random.
   uint64_t seed = std::random_device{}();
+  // Asked right before every plugin call; false: the call is not made (a
+  // highly available replica whose Lease may be gone). Empty: always call.
+  std::function<bool()> may_call;
 };
 
 class Dispatcher : public EventSink {

@@ -216,6 +216,12 @@ httplib::Server::Handler RulesHandler(
   };
 }
 
+httplib::Server::Handler StatusHandler(const std::function<std::string()>& status) {
+  return [&status](const httplib::Request&, httplib::Response& res) {
+    res.set_content(status(), kJson);
+  };
+}
+
 // --- The route table ---
 
 enum Method : unsigned { kGet = 1, kPost = 2, kPut = 4, kDelete = 8 };
@@ -272,6 +278,8 @@ std::vector<HttpApi::Route> HttpApi::RouteTable(const EventLimits& limits) {
        ReplayHandler(deps_.replay)},
       {kGet, kPost, "/api/v1/rules", kLiteral, "/api/v1/rules", C::kApi,
        RulesHandler(deps_.ruleset)},
+      {kGet, kPost, "/api/v1/status", kLiteral, "/api/v1/status", C::kApi,
+       StatusHandler(deps_.status)},
   };
 }
 

@@ -36,6 +36,8 @@ struct HttpApiDeps {
   // OK when ready; else why not (the body of /readyz's 503).
   std::function<absl::Status()> ready;
   std::function<absl::Status(const std::string&)> replay;
+  // GET /api/v1/status: {"leader", "identity", "leader_identity"}.
+  std::function<std::string()> status;
   spdlog::logger& logger;
   // TLS and authentication of senders; nullptr: plain HTTP, no auth.
   HttpSecurity* security = nullptr;

@@ -62,9 +62,17 @@ EngineMetrics::EngineMetrics(metrics::Registry& r)
       config_restart_required(
           r.AddGauge("hollowtrees_config_restart_required",
                      "1 while the configuration file changes a key that only a restart applies "
-                     "(listen, data_dir, intake, tls, sources); the running value stays in "
+                     "(listen, data_dir, intake, tls, sources, ha); the running value stays in "
                      "force.",
-                     {"key"})) {
+                     {"key"})),
+      leader(r.AddGauge("hollowtrees_leader",
+                        "1 on the replica that acts: the holder of the Lease with `ha:`, the only "
+                        "one without.")
+                 .Get()),
+      leader_transitions(r.AddCounter("hollowtrees_leader_transitions_total",
+                                      "Times this replica started or stopped acting as the "
+                                      "leader.")
+                             .Get()) {
   for (const char* key : {"listen", "data_dir", "intake", "tls", "sources"}) {
     config_restart_required.WithLabels({key}).Set(0);
   }

@@ -32,6 +32,10 @@ struct EngineMetrics {
   // {key}: 1 while the file asks for a change of a key that only a restart
   // applies (listen, data_dir, intake, tls on/off, sources).
   metrics::Family<metrics::Gauge>& config_restart_required;
+  // High availability: 1 on the replica that acts (always 1 without `ha:`),
+  // and how often this replica started or stopped acting.
+  metrics::Gauge& leader;
+  metrics::Counter& leader_transitions;
 };
 
 }  // namespace hollowtrees::engine

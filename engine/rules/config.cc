@@ -15,6 +15,7 @@
 #include "lib/common/status_macros.h"
 #include "lib/http/http_client.h"
 #include "lib/http/server_util.h"
+#include "lib/kube/leader_election.h"
 #include "simdjson.h"
 #include "yaml-cpp/yaml.h"
 
@@ -642,6 +643,62 @@ void DecodeSources(Decoder& d, const YAML::Node& n, SourcesConfig* out) {
   for (size_t i = 0; i < n["sqs"].size(); ++i) DecodeSqsSource(d, n["sqs"][i], i, out, &names);
 }
 
+// A DNS-1123 label: what a namespace may be called.
+bool IsDnsLabel(absl::string_view s) {
+  return !s.empty() && s.size() <= 63 && absl::ascii_isalnum(s.front()) &&
+         absl::ascii_isalnum(s.back()) && std::all_of(s.begin(), s.end(), [](char c) {
+           return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
+         });
+}
+
+void DecodeHa(Decoder& d, const YAML::Node& n, Config* config) {
+  if (!d.CheckMap(n, "ha",
+                  {"namespace", "lease_name", "identity", "lease_duration", "renew_deadline",
+                   "retry_period", "kubeconfig"})) {
+    return;
+  }
+  HaConfig& ha = config->ha.emplace();
+  if (n["namespace"] && d.String(n["namespace"], "ha.namespace", &ha.ns) && !IsDnsLabel(ha.ns)) {
+    d.Error(n["namespace"], absl::StrCat("ha.namespace: \"", ha.ns,
+                                         "\" is not a namespace name (lowercase letters, digits "
+                                         "and '-', at most 63)"));
+  }
+  // The ConfigMaps are named after the lease: <lease_name>-state and
+  // <lease_name>-inbox-<identity>, so it stays short enough for both.
+  if (n["lease_name"] && d.String(n["lease_name"], "ha.lease_name", &ha.lease_name) &&
+      !IsDnsLabel(ha.lease_name)) {
+    d.Error(n["lease_name"], absl::StrCat("ha.lease_name: \"", ha.lease_name,
+                                          "\" must be lowercase letters, digits and '-', at most "
+                                          "63"));
+  }
+  if (n["identity"] && d.String(n["identity"], "ha.identity", &ha.identity) &&
+      (ha.identity.size() > 128 ||
+       !std::all_of(ha.identity.begin(), ha.identity.end(),
+                    [](char c) { return absl::ascii_isgraph(c); }))) {
+    d.Error(n["identity"], "ha.identity: must be at most 128 printable characters, no spaces");
+  }
+  if (n["kubeconfig"]) d.String(n["kubeconfig"], "ha.kubeconfig", &ha.kubeconfig);
+  bool timings = true;
+  if (n["lease_duration"]) {
+    timings &= d.Duration(n["lease_duration"], "ha.lease_duration", &ha.lease_duration);
+  }
+  if (n["renew_deadline"]) {
+    timings &= d.Duration(n["renew_deadline"], "ha.renew_deadline", &ha.renew_deadline);
+  }
+  if (n["retry_period"]) {
+    timings &= d.Duration(n["retry_period"], "ha.retry_period", &ha.retry_period);
+  }
+  if (!timings) return;
+  // client-go's rules: lease_duration > renew_deadline > 1.2 x retry_period.
+  kube::LeaderElectionConfig election{.identity = "check",
+                                      .lease_duration = ha.lease_duration,
+                                      .renew_deadline = ha.renew_deadline,
+                                      .retry_period = ha.retry_period};
+  if (absl::Status s = kube::ValidateLeaderElectionConfig(election); !s.ok()) {
+    d.Error(n, absl::StrCat("ha: ", s.message()));
+  }
+}
+
 // The action_plugins list, then its duplicate names.
 void DecodePlugins(Decoder& d, const YAML::Node& plugins, Config* config) {
   std::vector<YAML::Node> nodes;
@@ -678,8 +735,8 @@ void DecodeRoot(Decoder& d, const YAML::Node& root, Config* config) {
   }
   if (!d.CheckMap(
           root, "configuration",
-          {"listen", "data_dir", "log", "intake", "sources", "action_plugins", "rules", "tls",
-           "auth"})) {
+          {"listen", "data_dir", "log", "intake", "sources", "ha", "action_plugins", "rules",
+           "tls", "auth"})) {
     return;
   }
   if (root["listen"]) DecodeListen(d, root["listen"], config);
@@ -687,6 +744,7 @@ void DecodeRoot(Decoder& d, const YAML::Node& root, Config* config) {
   if (root["log"]) DecodeLog(d, root["log"], config);
   if (root["intake"]) DecodeIntake(d, root["intake"], &config->intake);
   if (root["sources"]) DecodeSources(d, root["sources"], &config->sources);
+  if (root["ha"]) DecodeHa(d, root["ha"], config);
   if (root["tls"]) DecodeListenerTls(d, root["tls"], config);
   if (root["auth"]) DecodeAuth(d, root["auth"], config);
   if (root["action_plugins"]) DecodePlugins(d, root["action_plugins"], config);

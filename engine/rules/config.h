@@ -112,6 +112,22 @@ struct SourcesConfig {
   bool operator==(const SourcesConfig&) const = default;
 };
 
+// High availability (docs/high-availability.md): several replicas, the
+// holder of a coordination.k8s.io/v1 Lease acts, the others accept and keep.
+struct HaConfig {
+  std::string ns = "hollowtrees";  // `namespace`: the Lease's and the state's
+  std::string lease_name = "hollowtrees-engine";
+  // "": $POD_NAME, else the host name (resolved when the engine starts).
+  std::string identity;
+  absl::Duration lease_duration = absl::Seconds(4);
+  absl::Duration renew_deadline = absl::Seconds(2);
+  absl::Duration retry_period = absl::Milliseconds(500);
+  // "": the in-cluster configuration; else a kubeconfig file.
+  std::string kubeconfig;
+
+  bool operator==(const HaConfig&) const = default;
+};
+
 struct Config {
   std::string file;  // where it was loaded from
   std::string listen = "0.0.0.0:9092";
@@ -120,6 +136,8 @@ struct Config {
   IntakeConfig intake;
   // Event sources the engine polls (besides its HTTP endpoints).
   SourcesConfig sources;
+  // Absent: one replica, no Kubernetes needed.
+  std::optional<HaConfig> ha;
   std::vector<PluginConfig> action_plugins;
   std::vector<RuleConfig> rules;
   // Security of the HTTP listener (docs/security.md); absent: plain HTTP,

@@ -13,10 +13,10 @@ namespace hollowtrees::engine {
 absl::StatusOr<std::unique_ptr<SqsSources>> SqsSources::Start(const SourcesConfig& config,
                                                               const aws::Env& env,
                                                               Intake& intake,
-                                                              metrics::Registry& registry,
+                                                              SqsSourceMetrics& metrics,
                                                               spdlog::logger& logger,
                                                               Clock& clock) {
-  std::unique_ptr<SqsSources> s(new SqsSources(registry));
+  std::unique_ptr<SqsSources> s(new SqsSources(metrics));
   if (config.sqs.empty()) return s;
   // One credential chain for every queue; its web identity exchange (STS)
   // needs a region: the first queue's.

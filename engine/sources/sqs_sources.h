@@ -32,9 +32,12 @@ class SqsSources {
   // credentials and regions as the AWS SDKs read them from `env`
   // (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, the
   // credential chain). No sources configured: nothing runs.
+  // `metrics` (made once per registry) must outlive this; a highly
+  // available engine starts the sources on the leader only, anew at each
+  // term.
   static absl::StatusOr<std::unique_ptr<SqsSources>> Start(const SourcesConfig& config,
                                                            const aws::Env& env, Intake& intake,
-                                                           metrics::Registry& registry,
+                                                           SqsSourceMetrics& metrics,
                                                            spdlog::logger& logger, Clock& clock);
   ~SqsSources();  // Stop()
   // Stops every poller (a long poll in progress ends at once). Idempotent.
@@ -43,9 +46,9 @@ class SqsSources {
   size_t size() const { return sources_.size(); }
 
  private:
-  SqsSources(metrics::Registry& registry) : metrics_(registry) {}
+  explicit SqsSources(SqsSourceMetrics& metrics) : metrics_(metrics) {}
 
-  SqsSourceMetrics metrics_;
+  SqsSourceMetrics& metrics_;
   // One region's EC2 client and its instance cache (each refers to the one
   // before it).
   struct Region {

@@ -53,6 +53,11 @@ void MemoryFlowStore::Put(const FlowRecord& record, std::function<void()> on_dur
   if (on_durable) on_durable();
 }
 
+void MemoryFlowStore::ForgetUnfinished() {
+  absl::MutexLock lock(&mu_);
+  active_.clear();
+}
+
 std::optional<FlowRecord> MemoryFlowStore::Get(const std::string& id) {
   absl::MutexLock lock(&mu_);
   if (auto it = active_.find(id); it != active_.end()) return it->second;

@@ -80,6 +80,9 @@ class MemoryFlowStore : public FlowStore {
   void Put(const FlowRecord& record, std::function<void()> on_durable) override;
   std::vector<FlowRecord> List(const FlowFilter& filter) override;
   std::optional<FlowRecord> Get(const std::string& id) override;
+  // Forgets the unfinished flows (a replica that stopped leading no longer
+  // runs them; the finished ones stay listed).
+  void ForgetUnfinished();
 
  private:
   const size_t keep_finished_;

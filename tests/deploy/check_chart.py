@@ -15,9 +15,11 @@ The npm tools come from scripts/install-test-tools.sh (scripts/install-deps.sh
               `project(hollowtrees VERSION ...)` in CMakeLists.txt.
   lint        `helm lint --strict`, with the defaults and with
               values-all-on.yaml.
-  renders     `helm template` with the defaults, with values-all-on.yaml,
+  renders     `helm template` with the defaults, with values-all-on.yaml
+              (three engine replicas, the high availability timings),
               with values-all-on.yaml but the webhook's TLS from an existing
-              Secret, and the webhook alone in pipeline-system
+              Secret, with engine.replicas=3, with engine.replicas=2 in the
+              namespace ops, and the webhook alone in pipeline-system
               (values-webhook.yaml); `kubectl kustomize` of deploy/kubernetes
               and deploy/webhook. Each: every object validates against the
               schemas (validate_k8s.mjs: types, required fields, enums,
@@ -28,9 +30,18 @@ The npm tools come from scripts/install-test-tools.sh (scripts/install-deps.sh
               `hollowtrees check-config`, plugin addresses and --notify-url
               naming the Services, one cluster_name); the drain plugin's
               ClusterRole equal to deploy/kubernetes'; the PrometheusRule
-              equal to deploy/prometheus/rules.yml with cluster_name set.
-  same        the chart's defaults render the objects `kubectl kustomize
-              deploy/kubernetes` does, and values-webhook.yaml in
+              equal to deploy/prometheus/rules.yml with cluster_name set; the
+              engine's workload against its rules (deploylib: one replica with
+              a journal claim, or `ha:` with a StatefulSet, POD_NAME, a Role of
+              exactly the verbs the mode needs, an emptyDir, a budget, spread).
+  engine      engine.replicas > 1 renders rules.yaml's ha: with the
+              release's namespace, lease hollowtrees-engine and engine.ha's
+              timings, the ServiceAccount (one, with the IRSA annotation when
+              engine.roleArn is set), Role, RoleBinding and
+              PodDisruptionBudget hollowtrees; engine.replicas 1 none of that,
+              and the two renders differ in nothing else.
+  same        the chart with engine.replicas=3 renders the objects `kubectl
+              kustomize deploy/kubernetes` does, and values-webhook.yaml in
               pipeline-system those of deploy/webhook, once Helm's
               bookkeeping labels and annotations and the Namespace objects
               are set aside (rules.yaml and the scheduler's config.yaml
@@ -101,8 +112,30 @@ SCHEMA_CASES = [
     ("a bad on_failure", {"engine": {"rules": [{"name": "r", "event_type": "t", "on_failure": "retry",
                                                 "action_plugins": ["p"]}]}},
      "engine.rules.0.on_failure: engine.rules.0.on_failure must be one of the following"),
-    ("two engines (high availability is not built yet)", {"engine": {"replicas": 2}},
-     "engine.replicas: Must be less than or equal to 1"),
+    ("no engine replica", {"engine": {"replicas": 0}},
+     "engine.replicas: Must be greater than or equal to 1"),
+    ("ten engine replicas", {"engine": {"replicas": 10}},
+     "engine.replicas: Must be less than or equal to 9"),
+    ("engine replicas as a string", {"engine": {"replicas": "3"}},
+     "engine.replicas: Invalid type. Expected: integer, given: string"),
+    ("a lease duration in words", {"engine": {"replicas": 3, "ha": {"leaseDuration": "4 seconds"}}},
+     "engine.ha.leaseDuration: Does not match pattern"),
+    ("a renew deadline the engine cannot read (Go's 1.5s)",
+     {"engine": {"replicas": 3, "ha": {"renewDeadline": "1.5s"}}},
+     "engine.ha.renewDeadline: Does not match pattern"),
+    ("a retry period without its unit", {"engine": {"replicas": 3, "ha": {"retryPeriod": "500"}}},
+     "engine.ha.retryPeriod: Does not match pattern"),
+    ("an unknown ha key (the lease's name is fixed)", {"engine": {"replicas": 3, "ha": {"leaseName": "x"}}},
+     "engine.ha: Additional property leaseName is not allowed"),
+    ("a spread constraint with a misspelt key",
+     {"engine": {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                                "whenUnsatisfiable": "DoNotSchedule", "labelSelectr": {}}]}},
+     "engine.topologySpreadConstraints.0: Additional property labelSelectr is not allowed"),
+    ("a spread constraint that is neither hard nor soft",
+     {"engine": {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                                "whenUnsatisfiable": "Never"}]}},
+     "engine.topologySpreadConstraints.0.whenUnsatisfiable: engine.topologySpreadConstraints.0.whenUnsatisfiable "
+     "must be one of the following"),
     ("an SQS source without its queue", {"engine": {"sources": {"sqs": [{"name": "events"}]}}},
      "engine.sources.sqs.0: queue_url is required"),
     ("an SQS queue URL without its account",
@@ -327,6 +360,8 @@ def check_render(text, what, namespace, values, external=()):
     if len(ctx.problems) == before:
         ctx.ok("%s: structure, references, flags (--helpfull), rules.yaml (check-config), drain ClusterRole%s "
                "of %d objects" % (what, ", PrometheusRule" if prom is not None else "", len(docs)))
+    if "engine" in values:  # the chart's values, not a kustomization's
+        check_engine_mode(docs, what, namespace, values)
     return count, docs
 
 
@@ -343,6 +378,107 @@ def deep_merge(base, over):
             deep_merge(base[k], v)
         else:
             base[k] = v
+
+
+# ----------------------------------------------------------------- engine
+
+# What engine.replicas > 1 adds to the engine's objects, and all it adds:
+# whole objects, and fields of the StatefulSet's spec and pod spec.
+HA_OBJECTS = {("ServiceAccount", "hollowtrees"), ("Role", "hollowtrees"), ("RoleBinding", "hollowtrees"),
+              ("PodDisruptionBudget", "hollowtrees")}
+HA_STS_FIELDS = {"replicas", "podManagementPolicy", "volumeClaimTemplates"}
+HA_POD_FIELDS = {"serviceAccountName", "topologySpreadConstraints"}
+HA_TIMINGS = {"leaseDuration": "lease_duration", "renewDeadline": "renew_deadline", "retryPeriod": "retry_period"}
+
+
+def engine_rules(docs, namespace):
+    for _, d in docs:
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "hollowtrees-rules" and \
+                d["metadata"]["namespace"] == namespace:
+            return yaml.safe_load(d["data"]["rules.yaml"])
+    return None
+
+
+def check_engine_mode(docs, what, namespace, values):
+    """engine.replicas > 1: rules.yaml's ha: is the release's namespace, the
+    fixed lease and engine.ha's timings, and the ServiceAccount, Role,
+    RoleBinding and PodDisruptionBudget are there (deploylib checks what they
+    say); engine.replicas 1: no ha: and none of them but the IRSA
+    ServiceAccount."""
+    engine = values.get("engine", {})
+    rules = engine_rules(docs, namespace)
+    if not engine.get("enabled", True) or rules is None:
+        return
+    replicas = engine.get("replicas", 1)
+    names = {(d["kind"], d["metadata"]["name"]) for _, d in docs if d["metadata"].get("namespace") == namespace}
+    before = len(ctx.problems)
+    if replicas > 1:
+        want = {"namespace": namespace, "lease_name": "hollowtrees-engine"}
+        want.update({key: engine["ha"][k] for k, key in HA_TIMINGS.items() if (engine.get("ha") or {}).get(k)})
+        if rules.get("ha") != want:
+            problem("%s: rules.yaml ha: is %s, expected %s" % (what, rules.get("ha"), want))
+        for kind, name in sorted(HA_OBJECTS - names):
+            problem("%s: engine.replicas %d but no %s %s" % (what, replicas, kind, name))
+        sas = [d for _, d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == "hollowtrees"]
+        arn = (sas[0]["metadata"].get("annotations") or {}).get("eks.amazonaws.com/role-arn") if sas else None
+        if sas and arn != (engine.get("roleArn") or None):
+            problem("%s: the ServiceAccount hollowtrees has role-arn %s, engine.roleArn is %r" %
+                    (what, arn, engine.get("roleArn")))
+        if len(ctx.problems) == before:
+            ctx.ok("%s: engine.replicas %d: rules.yaml ha: %s; ServiceAccount%s, Role, RoleBinding, "
+                   "PodDisruptionBudget hollowtrees" %
+                   (what, replicas, json.dumps(want, sort_keys=True),
+                    " (IRSA role-arn, the same one)" if arn else ""))
+    else:
+        if "ha" in rules:
+            problem("%s: engine.replicas 1 but rules.yaml has ha: %s" % (what, rules["ha"]))
+        extra = HA_OBJECTS - {("ServiceAccount", "hollowtrees")} if engine.get("roleArn") else HA_OBJECTS
+        for kind, name in sorted(extra & names):
+            problem("%s: engine.replicas 1 renders %s %s" % (what, kind, name))
+        if len(ctx.problems) == before:
+            ctx.ok("%s: engine.replicas 1: no ha:, no Role, RoleBinding or PodDisruptionBudget for the engine" %
+                   what)
+
+
+def without_ha(docs):
+    """The engine's objects as normalise() gives them, with what
+    engine.replicas > 1 adds or changes taken out, the other objects as they
+    are."""
+    out = normalise(docs)
+    for key in list(out):
+        kind, _, name = key
+        if (kind, name) in HA_OBJECTS:
+            del out[key]
+        elif kind == "ConfigMap" and name == "hollowtrees-rules":
+            out[key]["data"]["rules.yaml"].pop("ha", None)
+        elif kind == "StatefulSet" and name == "hollowtrees":
+            spec = out[key]["spec"]
+            for field in HA_STS_FIELDS:
+                spec.pop(field, None)
+            pod = spec["template"]["spec"]
+            for field in HA_POD_FIELDS:
+                pod.pop(field, None)
+            pod["volumes"] = [v for v in pod.get("volumes", []) if v["name"] != "data"]
+            for c in pod["containers"]:
+                c.pop("env", None)
+    return out
+
+
+def check_one_replica(one_docs, ha_docs, one_what, ha_what):
+    """engine.replicas changes nothing but what the high availability mode
+    needs: with those objects and fields taken out, the renders are equal."""
+    one, ha = without_ha(one_docs), without_ha(ha_docs)
+    if one != ha:
+        for key in sorted(set(one) | set(ha), key=str):
+            if one.get(key) != ha.get(key):
+                problem("%s %s/%s differs between %s and %s beyond the high availability mode's objects and "
+                        "fields:\n%s" % (key[0], key[1], key[2], one_what, ha_what,
+                                          diff(one.get(key), ha.get(key), one_what, ha_what)))
+    else:
+        ctx.ok("engine.replicas: %s and %s differ only in the high availability mode's objects (%s) and "
+               "fields (rules.yaml ha:, StatefulSet %s, pod %s, the volume data, the engine's env)" %
+               (one_what, ha_what, ", ".join(sorted(k for k, _ in HA_OBJECTS)),
+                ", ".join(sorted(HA_STS_FIELDS)), ", ".join(sorted(HA_POD_FIELDS))))
 
 
 # ------------------------------------------------------------------- same
@@ -432,6 +568,8 @@ ACCEPTED_CASES = [
     ("no affinity for the engine", {"engine": {"affinity": None}}),
     ("cert-manager off while the webhook is off", {"webhook": {"tls": {"certManager": {"enabled": False}}}}),
     ("no IRSA role", {"awsAsgActionPlugin": {"roleArn": ""}}),
+    ("nine engines, no spread", {"engine": {"replicas": 9, "topologySpreadConstraints": []}}),
+    ("the engine's timings while it runs one replica", {"engine": {"ha": {"leaseDuration": "10s"}}}),
     ("only the drain plugin", {"awsAsgActionPlugin": {"enabled": False},
                                "engine": {"rules": [{"name": "drain", "event_type": "t",
                                                      "action_plugins": ["ht-k8s-action-plugin"]}]}}),
@@ -483,6 +621,8 @@ def main():
             check_version()
             all_on = os.path.join(HERE, "values-all-on.yaml")
             webhook_only = os.path.join(HERE, "values-webhook.yaml")
+            three = values_file({"engine": {"replicas": 3}}, "engine-replicas-3.json")
+            two_ops = values_file({"engine": {"replicas": 2}}, "engine-replicas-2.json")
             for args, what in (([], "defaults"), (["-f", all_on], "values-all-on.yaml")):
                 out = helm(["lint", "--strict", CHART] + args, "helm lint --strict (%s)" % what)
                 if out and "0 chart(s) failed" in out.stdout:
@@ -494,6 +634,8 @@ def main():
                  ["-f", all_on, "--set", "webhook.tls.certManager.enabled=false",
                   "--set", "webhook.tls.existingSecret=webhook-tls",
                   "--set", "webhook.tls.caBundle=" + "TUlJQzBUQ0NBYm1nQXdJQkFnSVVYRGk="], all_on, ("pipeline-system",)),
+                ("chart engine.replicas=3", RELEASE, ["-f", three], three, ()),
+                ("chart engine.replicas=2 in ops", "ops", ["-f", two_ops], two_ops, ()),
                 ("chart values-webhook.yaml in pipeline-system", "pipeline-system", ["-f", webhook_only],
                  webhook_only, ()),
             ]
@@ -517,11 +659,14 @@ def main():
                 counts[what], rendered[what] = check_render(
                     text, what, "hollowtrees" if sub == "kubernetes" else "pipeline-system",
                     {"clusterName": "prod"})
-            pairs = (("chart defaults", "kubectl kustomize deploy/kubernetes"),
+            pairs = (("chart engine.replicas=3", "kubectl kustomize deploy/kubernetes"),
                      ("chart values-webhook.yaml in pipeline-system", "kubectl kustomize deploy/webhook"))
             for chart_what, kust_what in pairs:
                 if chart_what in rendered and kust_what in rendered:
                     check_same(rendered[chart_what], rendered[kust_what], chart_what, kust_what)
+            if "chart defaults" in rendered and "chart engine.replicas=3" in rendered:
+                check_one_replica(rendered["chart defaults"], rendered["chart engine.replicas=3"],
+                                  "chart defaults", "chart engine.replicas=3")
             check_schema_cases()
     for line in ctx.ran:
         print("ok: " + line)

@@ -15,7 +15,14 @@ prints what ran and exits 0 otherwise. The checks (docs/operator-guide.md,
               the engine's rules passing `hollowtrees check-config`, plugin
               addresses and --notify-url naming real Services and ports, one
               cluster_name everywhere, the drain plugin's ClusterRole equal to
-              the resources its code calls.
+              the resources its code calls; the engine in its high
+              availability mode: a StatefulSet of 3 replicas whose rules have
+              `ha:` in its own namespace, POD_NAME from the downward API, a
+              ServiceAccount whose Role grants exactly leases get/create/update
+              and configmaps get/list/create/update/patch (nothing
+              cluster-wide), data_dir on an emptyDir, a PodDisruptionBudget
+              selecting its pods, spread over zones and nodes, off spot
+              capacity (deploylib.check_engine_workload).
   kubectl     the real `kubectl apply --dry-run=client --validate=false` on
               every manifest, and with -k on the kustomization, against a
               local discovery-only API server started here (kubectl needs
@@ -24,7 +31,9 @@ prints what ran and exits 0 otherwise. The checks (docs/operator-guide.md,
               actions are exactly the AWS actions lib/aws calls for the plugin.
   prometheus  promtool check rules, promtool test rules (the alert carries
               cluster_name, instance_id, node), promtool check config on a
-              prometheus.yml made of the snippets.
+              prometheus.yml made of the snippets; alerting.yml's discovery
+              and relabelling, applied to the targets deploy/kubernetes would
+              give, keep every engine replica once and nothing else.
   alertmanager amtool check-config on an alertmanager.yml made of the snippet.
   systemd     systemd-analyze verify on each unit (binaries pointed at
               BIN_DIR), flags in ExecStart known to the binary,
@@ -96,6 +105,19 @@ def check_kubernetes(docs):
         problem("no ClusterRole ht-k8s-action-plugin")
     if ("ConfigMap", "hollowtrees", "hollowtrees-rules") not in objects:
         problem("no ConfigMap hollowtrees/hollowtrees-rules")
+    # deploy/kubernetes runs the high availability mode with three replicas;
+    # deploylib.check_engine_workload checks the rest of it against the rules.
+    engine = objects.get(("StatefulSet", "hollowtrees", "hollowtrees"))
+    rules = objects.get(("ConfigMap", "hollowtrees", "hollowtrees-rules"))
+    if not engine:
+        problem("no StatefulSet hollowtrees/hollowtrees (the engine)")
+    elif engine[1]["spec"].get("replicas") != 3:
+        problem("%s: %s replicas, expected 3" % (deploylib.where(*engine), engine[1]["spec"].get("replicas")))
+    elif rules and "ha" not in (yaml.safe_load(rules[1]["data"]["rules.yaml"]) or {}):
+        problem("ConfigMap hollowtrees/hollowtrees-rules: no ha: for the engine's three replicas")
+    else:
+        ctx.ok("kubernetes: the engine is a StatefulSet of 3 replicas with rules.yaml ha:")
+    return objects
 
 
 # ------------------------------------------------------------------- kubectl
@@ -104,12 +126,13 @@ DISCOVERY = {
     "": ("v1", ["namespaces", "services", "configmaps", "serviceaccounts", "pods", "persistentvolumeclaims"]),
     "apps": ("v1", ["deployments", "statefulsets", "daemonsets"]),
     "rbac.authorization.k8s.io": ("v1", ["clusterroles", "clusterrolebindings", "roles", "rolebindings"]),
+    "policy": ("v1", ["poddisruptionbudgets"]),
 }
 KINDS = {"namespaces": "Namespace", "services": "Service", "configmaps": "ConfigMap",
          "serviceaccounts": "ServiceAccount", "pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim",
          "deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet",
          "clusterroles": "ClusterRole", "clusterrolebindings": "ClusterRoleBinding", "roles": "Role",
-         "rolebindings": "RoleBinding"}
+         "rolebindings": "RoleBinding", "poddisruptionbudgets": "PodDisruptionBudget"}
 CLUSTER_SCOPED = {"namespaces", "clusterroles", "clusterrolebindings"}
 
 
@@ -250,6 +273,25 @@ PROM_TEST = """
 rule_files: [%(rules)s]
 evaluation_interval: 5s
 tests:
+  # Three replicas: one leads, then none (the API server unreachable).
+  - interval: 15s
+    input_series:
+      - series: 'hollowtrees_leader{job="hollowtrees",instance="a"}'
+        values: '1 1 1 1 1 1 0 0 0 0 0 0 0 0 0'
+      - series: 'hollowtrees_leader{job="hollowtrees",instance="b"}'
+        values: '0x14'
+      - series: 'hollowtrees_leader{job="hollowtrees",instance="c"}'
+        values: '0x14'
+    alert_rule_test:
+      - eval_time: 75s
+        alertname: HollowtreesNoLeader
+      - eval_time: 180s
+        alertname: HollowtreesNoLeader
+        exp_alerts:
+          - exp_labels:
+              severity: critical
+            exp_annotations:
+              summary: "0 engine replicas act, not 1: spot interruptions may not be handled"
   - interval: 5s
     input_series:
       - series: 'aws_instance_termination_imminent{instance_action="terminate",instance_id="i-0abc",node="ip-10-0-1-23.ec2.internal",job="spot-termination-exporter"}'
@@ -323,6 +365,100 @@ def check_prometheus(tmp):
                   ", kubernetes_sd_configs swapped in %d sections" % swapped if swapped else ""))
 
 
+def label_name(name):
+    """A Kubernetes label name as Prometheus' discovery spells it."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+
+def discovered_targets(objects, role):
+    """The targets kubernetes_sd_configs of `role` would discover from the
+    objects of deploy/kubernetes, every replica a pod (a DaemonSet: two), as
+    (labels, (workload, replica, container port)) pairs."""
+    pods = []
+    for (kind, ns, name), (_, doc) in objects.items():
+        if kind not in deploylib.WORKLOADS:
+            continue
+        replicas = 2 if kind == "DaemonSet" else doc["spec"].get("replicas", 1)
+        template = doc["spec"]["template"]
+        for i in range(replicas):
+            labels = {"__meta_kubernetes_namespace": ns, "__meta_kubernetes_pod_name": "%s-%d" % (name, i)}
+            for k, v in template["metadata"].get("labels", {}).items():
+                labels["__meta_kubernetes_pod_label_" + label_name(k)] = v
+            pods.append((name, i, template["metadata"].get("labels", {}), labels,
+                         deploylib.container_ports(template["spec"])))
+    targets = []
+    if role == "pod":
+        for name, i, _, labels, ports in pods:
+            for port in {p["containerPort"]: p for p in ports.values()}.values():
+                targets.append((dict(labels, __meta_kubernetes_pod_container_port_name=port.get("name", "")),
+                                (name, i, port["containerPort"])))
+    elif role == "endpoints":
+        for (kind, ns, name), (_, doc) in objects.items():
+            if kind != "Service" or not doc["spec"].get("selector"):
+                continue
+            sel = doc["spec"]["selector"]
+            for pod_name, i, pod_labels, labels, ports in pods:
+                if labels["__meta_kubernetes_namespace"] != ns or sel.items() - pod_labels.items():
+                    continue
+                for p in doc["spec"]["ports"]:
+                    target = ports.get(p.get("targetPort", p["port"]))
+                    if target:
+                        targets.append((dict(labels, __meta_kubernetes_service_name=name,
+                                             __meta_kubernetes_endpoint_port_name=p.get("name", "")),
+                                        (pod_name, i, target["containerPort"])))
+    return targets
+
+
+def relabel_keeps(configs, labels):
+    """Whether relabel_configs made of keep and drop actions keep a target."""
+    for rc in configs:
+        action = rc.get("action", "replace")
+        value = rc.get("separator", ";").join(labels.get(l, "") for l in rc.get("source_labels", []))
+        matched = re.fullmatch(rc.get("regex", "(.*)"), value) is not None
+        if action == "keep" and not matched or action == "drop" and matched:
+            return False
+        if action not in ("keep", "drop"):
+            problem("alerting.yml: relabel action %r: this check simulates keep and drop only; extend it" % action)
+    return True
+
+
+def check_alerting_targets(objects):
+    """Prometheus sends each alert to every alertmanager it has: alerting.yml
+    must give one per engine replica (the Service's endpoints, or its pods),
+    never the Service's load-balanced address, and nothing else."""
+    engine = objects.get(("StatefulSet", "hollowtrees", "hollowtrees"))
+    if not engine:
+        return
+    replicas = engine[1]["spec"].get("replicas", 1)
+    port = deploylib.container_ports(engine[1]["spec"]["template"]["spec"])["http"]["containerPort"]
+    want = {("hollowtrees", i, port) for i in range(replicas)}
+    alerting = yaml.safe_load(open(os.path.join(SRC, "deploy/prometheus/alerting.yml")))["alerting"]
+    got = []
+    for am in alerting["alertmanagers"]:
+        for sc in am.get("static_configs", []):
+            for t in sc.get("targets", []):
+                problem("alerting.yml: static target %s: list every engine replica through discovery, "
+                        "not an address" % t)
+        for sd in am.get("kubernetes_sd_configs", []):
+            role = sd.get("role")
+            if role not in ("endpoints", "pod"):
+                problem("alerting.yml: kubernetes_sd_configs role %r does not give one alertmanager per engine "
+                        "replica (endpoints or pod do)" % role)
+                continue
+            names = (sd.get("namespaces") or {}).get("names")
+            for labels, target in discovered_targets(objects, role):
+                if names and labels["__meta_kubernetes_namespace"] not in names:
+                    continue
+                if relabel_keeps(am.get("relabel_configs", []), labels):
+                    got.append(target)
+    if sorted(got) != sorted(want):
+        problem("alerting.yml: the alertmanagers Prometheus would discover from deploy/kubernetes are %s; "
+                "expected every engine replica once on its http port: %s" % (sorted(got), sorted(want)))
+    else:
+        ctx.ok("prometheus: alerting.yml discovers every engine replica once (%d alertmanagers, port %d), "
+               "nothing else" % (len(want), port))
+
+
 def check_alertmanager(tmp):
     snippet = yaml.safe_load(open(os.path.join(SRC, "deploy/alertmanager/receiver.yml")))
     config = {"route": dict(snippet["route"], receiver="people"),
@@ -376,7 +512,8 @@ def main():
     global SRC, BIN, ctx
     SRC, BIN = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     ctx = deploylib.Context(SRC, BIN)
-    check_kubernetes(load_manifests())
+    objects = check_kubernetes(load_manifests())
+    check_alerting_targets(objects)
     check_kubectl()
     check_iam()
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,9 @@
 check_chart.py (what the Helm chart and the kustomizations render): the
 objects' structure and references to each other, every container flag against
 the binary's --helpfull, the engine's rules against `hollowtrees check-config`,
-the drain plugin's ClusterRole against the code.
+the drain plugin's ClusterRole against the code, and the engine's workload
+against its rules (one replica with a journal volume, or the high
+availability mode with its Role, identity, budget and spread).
 
 A Context collects problems and what ran; nothing here exits or prints.
 """
@@ -28,6 +30,19 @@ DRAIN_RBAC = {("", "nodes"): {"get", "list", "patch"},
               ("", "pods/eviction"): {"create"},
               ("", "events"): {"create"},
               ("apps", "daemonsets"): {"get"}}
+# What the engine's high availability mode (rules.yaml `ha:`,
+# docs/high-availability.md) calls, all in ha.namespace: the election as client-go's (get,
+# create, update with resourceVersion) and the ConfigMaps of the leader's
+# shared state and the replicas' inboxes. Exactly this, through a Role;
+# nothing cluster-wide.
+ENGINE_HA_RBAC = {("coordination.k8s.io", "leases"): {"get", "create", "update"},
+                  ("", "configmaps"): {"get", "list", "create", "update", "patch"}}
+# The engine must outlive the spot nodes it acts on: every term of its
+# required node affinity excludes the labels EKS and Karpenter put on them.
+ANTI_SPOT = {("eks.amazonaws.com/capacityType", "NotIn", ("SPOT",)),
+             ("karpenter.sh/capacity-type", "NotIn", ("spot",))}
+# What the engine's replicas spread over (with `ha:`).
+ENGINE_SPREAD_KEYS = ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
 
 
 class Context:
@@ -261,8 +276,8 @@ def check_objects(ctx, docs, engine_namespace="hollowtrees", alert_rules=None, e
     return objects
 
 
-def drain_rbac_grants(role):
-    """{(apiGroup, resource): verbs} of a ClusterRole, wildcards as they are."""
+def rbac_grants(role):
+    """{(apiGroup, resource): verbs} of a Role or ClusterRole, wildcards as they are."""
     granted = {}
     for rule in role["rules"]:
         for group in rule["apiGroups"]:
@@ -272,7 +287,7 @@ def drain_rbac_grants(role):
 
 
 def check_drain_rbac(ctx, role):
-    granted = drain_rbac_grants(role)
+    granted = rbac_grants(role)
     for (group, res), verbs in granted.items():
         if "*" in (group, res) or "*" in verbs:
             ctx.problem("ClusterRole ht-k8s-action-plugin: wildcard in %s %s %s" % (group, res, sorted(verbs)))
@@ -297,10 +312,12 @@ def check_engine_wiring(ctx, objects, ns, workloads, services, alert_rules, exte
     """The engine's rules pass check-config; its plugin addresses are the
     plugins' Services; the exporter pushes to the engine's Service with a
     cluster_name the rules match; so do the Spot* alerts."""
-    what = "ConfigMap %s/hollowtrees-rules" % ns
-    rules_text = objects[("ConfigMap", ns, "hollowtrees-rules")][1]["data"]["rules.yaml"]
+    file_name, rules_doc = objects[("ConfigMap", ns, "hollowtrees-rules")]
+    what = "%s: ConfigMap %s/hollowtrees-rules" % (file_name, ns)
+    rules_text = rules_doc["data"]["rules.yaml"]
     ctx.check_config_text(rules_text, what)
     rules = yaml.safe_load(rules_text)
+    check_engine_workload(ctx, objects, ns, rules)
     for plugin in rules["action_plugins"]:
         if plugin["name"] in external_plugins:
             continue
@@ -336,3 +353,175 @@ def check_engine_wiring(ctx, objects, ns, workloads, services, alert_rules, exte
                 if r["labels"]["cluster_name"] not in clusters:
                     ctx.problem("alert %s sets cluster_name=%s; the engine's rules match %s" %
                                 (r["alert"], r["labels"]["cluster_name"], sorted(clusters)))
+
+
+# ------------------------------------------------------- engine workload
+
+
+def go_seconds(text):
+    """Seconds of a flag duration (Go/Abseil: 30s, 1m30s, 500ms), or None."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+    if text == "0":
+        return 0.0
+    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|us|ns|h|m|s)", text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def selects(selector, labels):
+    """A label selector (matchLabels only) that selects pods with `labels`."""
+    match = (selector or {}).get("matchLabels") or {}
+    return bool(match) and not (match.items() - labels.items()) and not (selector or {}).get("matchExpressions")
+
+
+def disruptions_allowed(pdb_spec, replicas):
+    """How many of `replicas` healthy pods a PodDisruptionBudget lets go at once."""
+    def count(value, round_up):
+        if isinstance(value, str) and value.endswith("%"):
+            exact = int(value[:-1]) * replicas / 100.0
+            return int(-(-exact // 1)) if round_up else int(exact)
+        return int(value)
+    if "maxUnavailable" in pdb_spec:
+        return count(pdb_spec["maxUnavailable"], True)
+    return replicas - count(pdb_spec.get("minAvailable", 1), True)
+
+
+def check_engine_workload(ctx, objects, ns, rules):
+    """The engine's workload against its rules.
+
+    Always: one workload runs the engine, off spot capacity. Without `ha:`,
+    one replica whose data_dir is a volume claim (the journal). With `ha:`:
+    a StatefulSet (stable pod names) of more than one replica in ha.namespace,
+    POD_NAME from metadata.name (unless ha.identity), a ServiceAccount (unless
+    ha.kubeconfig) granted exactly ENGINE_HA_RBAC by Roles of ha.namespace and
+    nothing cluster-wide, data_dir on an emptyDir and no volume claims, a
+    PodDisruptionBudget selecting the pods that lets at least one but not all
+    go, spread over zones and nodes, and time after --shutdown-grace to hand
+    over.
+    """
+    engines = [(key, val) for key, val in objects.items()
+               if key[0] in WORKLOADS and key[1] == ns and
+               any((c.get("command") or [None])[0] == "hollowtrees"
+                   for c in val[1]["spec"]["template"]["spec"].get("containers", []))]
+    if len(engines) != 1:
+        ctx.problem("namespace %s: %d workloads run the engine, expected 1" % (ns, len(engines)))
+        return
+    (kind, _, _), (file_name, doc) = engines[0]
+    ew = where(file_name, doc)
+    spec = doc["spec"]
+    pod = spec["template"]["spec"]
+    labels = spec["template"]["metadata"].get("labels", {})
+    container = next(c for c in pod["containers"] if (c.get("command") or [None])[0] == "hollowtrees")
+    args = container.get("args", [])
+    replicas = spec.get("replicas", 1)
+    before = len(ctx.problems)
+
+    terms = (((pod.get("affinity") or {}).get("nodeAffinity") or {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    if not terms or any(not ANTI_SPOT <= {(e.get("key"), e.get("operator"), tuple(e.get("values") or ()))
+                                          for e in t.get("matchExpressions", [])} for t in terms):
+        ctx.problem("%s: the engine may land on spot capacity: every term of its required node affinity "
+                    "needs %s" % (ew, sorted(ANTI_SPOT)))
+
+    data_dir = (flag_value(args, "data-dir") or rules.get("data_dir") or "").rstrip("/")
+    mount = next((m for m in container.get("volumeMounts", []) if m["mountPath"].rstrip("/") == data_dir), None)
+    claims = {t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+
+    if "ha" not in rules:
+        if replicas != 1:
+            ctx.problem("%s: %s replicas without rules.yaml ha: each would act on every alert "
+                        "(two drains, two detaches)" % (ew, replicas))
+        if not mount or mount["name"] not in claims:
+            ctx.problem("%s: without ha: the journal (data_dir %s) needs a volume claim that follows the pod" %
+                        (ew, data_dir or "?"))
+        if len(ctx.problems) == before:
+            ctx.ok("%s: one replica, journal on a volume claim, off spot capacity" % ew)
+        return
+
+    ha = rules.get("ha") or {}
+    ha_ns = ha.get("namespace", "hollowtrees")
+    if kind != "StatefulSet":
+        ctx.problem("%s: the high availability mode names each replica's inbox after its pod: it needs the "
+                    "stable names of a StatefulSet, not a %s" % (ew, kind))
+    if replicas < 2:
+        ctx.problem("%s: rules.yaml has ha: but %s replica (nothing to take over)" % (ew, replicas))
+    if ha_ns != ns:
+        ctx.problem("%s: ha.namespace %r is not the engine's namespace %s" % (ew, ha_ns, ns))
+    if not ha.get("identity") and not any(
+            e.get("name") == "POD_NAME" and
+            (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") == "metadata.name"
+            for e in container.get("env", [])):
+        ctx.problem("%s: ha.identity is empty and POD_NAME is not taken from metadata.name" % ew)
+
+    sa = pod.get("serviceAccountName")
+    if not ha.get("kubeconfig"):
+        if not sa or sa == "default":
+            ctx.problem("%s: ha: in-cluster needs a ServiceAccount of the engine's own (serviceAccountName)" % ew)
+        sa_doc = objects.get(("ServiceAccount", ns, sa), (None, {}))[1]
+        mount_token = pod.get("automountServiceAccountToken")
+        if mount_token is False or (mount_token is None and sa_doc.get("automountServiceAccountToken") is False):
+            ctx.problem("%s: ha: in-cluster needs the ServiceAccount's token mounted" % ew)
+    granted = {}
+    for (kind_b, ns_b, name_b), (file_b, binding) in sorted(objects.items(), key=str):
+        if kind_b not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa and s.get("namespace") == ns
+                   for s in binding.get("subjects", [])):
+            continue
+        bw = where(file_b, binding)
+        if kind_b == "ClusterRoleBinding" or binding["roleRef"]["kind"] != "Role":
+            ctx.problem("%s: grants the engine's ServiceAccount a ClusterRole; its grants are a Role of "
+                        "ha.namespace, nothing cluster-wide" % bw)
+            continue
+        if ns_b != ha_ns:
+            ctx.problem("%s: in %s, not in ha.namespace %s" % (bw, ns_b, ha_ns))
+        role = objects.get(("Role", ns_b, binding["roleRef"]["name"]))
+        if role:
+            for key, verbs in rbac_grants(role[1]).items():
+                granted.setdefault(key, set()).update(verbs)
+    for (group, res), verbs in granted.items():
+        if "*" in (group, res) or "*" in verbs:
+            ctx.problem("%s: the engine's Role has a wildcard in %s %s %s" % (ew, group, res, sorted(verbs)))
+    if granted != ENGINE_HA_RBAC:
+        ctx.problem("%s: the engine's ServiceAccount %s is granted %s in %s, expected exactly %s" %
+                    (ew, sa, sorted((k, sorted(v)) for k, v in granted.items()), ha_ns,
+                     sorted((k, sorted(v)) for k, v in ENGINE_HA_RBAC.items())))
+
+    if claims:
+        ctx.problem("%s: with ha: the state is in the Kubernetes API; no volumeClaimTemplates (%s)" %
+                    (ew, sorted(claims)))
+    if not mount or "emptyDir" not in volumes.get(mount["name"], {}):
+        ctx.problem("%s: with ha: data_dir %s holds only the engine's lock: an emptyDir" % (ew, data_dir or "?"))
+
+    pdbs = [(f, d) for (k, pns, _), (f, d) in objects.items()
+            if k == "PodDisruptionBudget" and pns == ns and selects(d["spec"].get("selector"), labels)]
+    if len(pdbs) != 1:
+        ctx.problem("%s: %d PodDisruptionBudgets select the engine's pods, expected 1" % (ew, len(pdbs)))
+    else:
+        allowed = disruptions_allowed(pdbs[0][1]["spec"], replicas)
+        if not 1 <= allowed < replicas:
+            ctx.problem("%s: lets %d of the engine's %s replicas be evicted at once; expected at least 1 and "
+                        "fewer than all" % (where(*pdbs[0]), allowed, replicas))
+
+    spread = {c.get("topologyKey") for c in pod.get("topologySpreadConstraints", [])
+              if selects(c.get("labelSelector"), labels)}
+    for key in ENGINE_SPREAD_KEYS:
+        if key not in spread:
+            ctx.problem("%s: no topologySpreadConstraint over %s selecting the engine's pods" % (ew, key))
+
+    grace = go_seconds(flag_value(args, "shutdown-grace") or "")
+    period = pod.get("terminationGracePeriodSeconds", 30)
+    if grace is None or period < grace + 10:
+        ctx.problem("%s: terminationGracePeriodSeconds %s leaves under 10 s after --shutdown-grace %s for the "
+                    "leader to save the flows' state and release the Lease" %
+                    (ew, period, flag_value(args, "shutdown-grace")))
+
+    if len(ctx.problems) == before:
+        ctx.ok("%s: high availability, %s replicas: StatefulSet, ha.namespace %s, POD_NAME, Role exactly %s, "
+               "nothing cluster-wide, data_dir on an emptyDir, PodDisruptionBudget, spread over %s, "
+               "off spot capacity" % (ew, replicas, ha_ns,
+                                      "; ".join("%s %s" % (r, ",".join(sorted(v)))
+                                                for (_, r), v in sorted(ENGINE_HA_RBAC.items())),
+                                      " and ".join(ENGINE_SPREAD_KEYS)))

@@ -59,6 +59,36 @@ TEST(ConfigTest, GoodFilesLoad) {
   EXPECT_THAT(LoadConfigFile(SourcePath("config/aws-events.yaml")), IsOk());
 }
 
+TEST(ConfigTest, HaDecodesWithDefaultsAndValues) {
+  const std::string plugins =
+      "action_plugins:\n  - name: p\n    address: \"localhost:1\"\nrules:\n  - name: r\n"
+      "    event_type: t\n    action_plugins: [p]\n";
+  ASSERT_OK_AND_ASSIGN(Config none, ParseConfig(plugins, "none.yaml"));
+  EXPECT_FALSE(none.ha.has_value());
+  ASSERT_OK_AND_ASSIGN(Config defaults, ParseConfig("ha: {}\n" + plugins, "defaults.yaml"));
+  ASSERT_TRUE(defaults.ha.has_value());
+  EXPECT_EQ(defaults.ha->ns, "hollowtrees");
+  EXPECT_EQ(defaults.ha->lease_name, "hollowtrees-engine");
+  EXPECT_EQ(defaults.ha->identity, "");
+  EXPECT_EQ(defaults.ha->lease_duration, absl::Seconds(4));
+  EXPECT_EQ(defaults.ha->renew_deadline, absl::Seconds(2));
+  EXPECT_EQ(defaults.ha->retry_period, absl::Milliseconds(500));
+  EXPECT_EQ(defaults.ha->kubeconfig, "");
+  ASSERT_OK_AND_ASSIGN(
+      Config set, ParseConfig("ha:\n  namespace: ops\n  lease_name: ht\n  identity: engine-0\n"
+                              "  lease_duration: 15s\n  renew_deadline: 10s\n  retry_period: 2s\n"
+                              "  kubeconfig: /etc/kube/config\n" +
+                                  plugins,
+                              "set.yaml"));
+  EXPECT_EQ(set.ha->ns, "ops");
+  EXPECT_EQ(set.ha->lease_name, "ht");
+  EXPECT_EQ(set.ha->identity, "engine-0");
+  EXPECT_EQ(set.ha->lease_duration, absl::Seconds(15));
+  EXPECT_EQ(set.ha->renew_deadline, absl::Seconds(10));
+  EXPECT_EQ(set.ha->retry_period, absl::Seconds(2));
+  EXPECT_EQ(set.ha->kubeconfig, "/etc/kube/config");
+}
+
 TEST(ConfigTest, OriginalFormatDecodesWithDefaults) {
   ASSERT_OK_AND_ASSIGN(Config c, LoadConfigFile(SourcePath("tests/engine/testdata/good/original.yaml")));
   EXPECT_EQ(c.listen, "0.0.0.0:9092");

@@ -128,7 +128,8 @@ spot-config-webhook-tls
 {{/*
 A PodDisruptionBudget for a workload of more than one replica (none for one:
 see podDisruptionBudget in values.yaml). Call with (dict "ctx" $ "name" N
-"replicas" R).
+"replicas" R), and "maxUnavailable" M for a budget of M pods down at a time
+instead of podDisruptionBudget.minAvailable up.
 */}}
 {{- define "hollowtrees.pdb" -}}
 {{- if and .ctx.Values.podDisruptionBudget.enabled (gt (int .replicas) 1) }}
@@ -141,7 +142,11 @@ metadata:
   labels:
     {{- include "hollowtrees.labels" (dict "ctx" .ctx "name" .name) | nindent 4 }}
 spec:
+  {{- if .maxUnavailable }}
+  maxUnavailable: {{ .maxUnavailable }}
+  {{- else }}
   minAvailable: {{ .ctx.Values.podDisruptionBudget.minAvailable | default 1 }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "hollowtrees.selectorLabels" .name | nindent 6 }}
@@ -149,8 +154,19 @@ spec:
 {{- end -}}
 
 {{/*
+True ("true") when the engine runs in its high availability mode: more than
+one replica, rules.yaml's `ha:`, state in the Kubernetes API.
+*/}}
+{{- define "hollowtrees.engineHA" -}}
+{{- if gt (int .Values.engine.replicas) 1 }}true{{ end -}}
+{{- end -}}
+
+{{/*
 The engine's rules.yaml, top-level keys in the order of docs/rules.md. Call
-with (dict "ctx" $ "plugins" LIST "rules" LIST).
+with (dict "ctx" $ "plugins" LIST "rules" LIST). With more than one replica,
+`ha:`: the Lease and the shared state in the release's namespace, the
+identity from POD_NAME (the StatefulSet sets it), in-cluster credentials (the
+ServiceAccount hollowtrees), and the timings of engine.ha when set.
 */}}
 {{- define "hollowtrees.engineConfig" -}}
 listen: "0.0.0.0:9092"
@@ -165,6 +181,21 @@ intake:
 {{- with .ctx.Values.engine.sources }}
 sources:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if include "hollowtrees.engineHA" .ctx }}
+{{- $ha := .ctx.Values.engine.ha | default dict }}
+ha:
+  namespace: {{ .ctx.Release.Namespace | quote }}
+  lease_name: "hollowtrees-engine"
+  {{- with $ha.leaseDuration }}
+  lease_duration: {{ . | quote }}
+  {{- end }}
+  {{- with $ha.renewDeadline }}
+  renew_deadline: {{ . | quote }}
+  {{- end }}
+  {{- with $ha.retryPeriod }}
+  retry_period: {{ . | quote }}
+  {{- end }}
 {{- end }}
 action_plugins:
   {{- toYaml .plugins | nindent 2 }}
