@@ -522,45 +522,64 @@ std::string SharedState::SerializeLocked(absl::Time now) {
   return out;
 }
 
-absl::Status SharedState::LoadLocked(const json& cm, Recovery* recovery) {
+absl::StatusOr<SharedStateContent> DecodeStateConfigMap(const json& cm) {
+  SharedStateContent content;
+  if (!cm.is_object()) return absl::InvalidArgumentError("the state ConfigMap is not an object");
   HT_ASSIGN_OR_RETURN(const std::string text, StateText(cm));
-  if (text.empty()) return absl::OkStatus();  // a new state
+  if (text.empty()) return content;  // a new state
   const json state = json::parse(text, nullptr, false);
   if (!state.is_object()) return absl::InvalidArgumentError("state.json is not a JSON object");
-  if (state.value("version", 0) != kFormatVersion) {
+  if (state.value("version", json()) != json(kFormatVersion)) {
     return absl::InvalidArgumentError(absl::StrCat("state.json has version ",
                                                    state.value("version", json()).dump(),
                                                    "; this engine reads version ", kFormatVersion));
   }
-  const absl::Time now = absl::Now();
   try {
     for (const json& f : state.at("flows")) {
-      FlowRecord record;
-      absl::Status s = FlowStateFromJson(f.at("flow").dump(), &record);
-      absl::StatusOr<EventPtr> event = EventFromJson(f.at("event").dump());
-      if (!s.ok() || !event.ok() || record.steps.empty() || record.step >= record.steps.size()) {
-        ++recovery->skipped_rows;
-        logger_.error("shared state: a flow does not decode ({}); skipped",
-                      !s.ok() ? s.message() : event.status().message());
+      SharedStateContent::Flow flow;
+      absl::Status s = FlowStateFromJson(f.at("flow").dump(), &flow.record);
+      flow.event_json = f.at("event").dump();
+      absl::StatusOr<EventPtr> event = EventFromJson(flow.event_json);
+      if (!s.ok() || !event.ok() || flow.record.steps.empty() ||
+          flow.record.step >= flow.record.steps.size()) {
+        ++content.skipped;
         continue;
       }
-      record.event = *event;
-      event_json_[record.id] = f.at("event").dump();
-      flows_[record.id] = record;
-      recovery->unfinished.push_back(std::move(record));
+      flow.record.event = *event;
+      content.flows.push_back(std::move(flow));
     }
     for (const json& c : state.at("cooldowns")) {
-      const absl::Time until = absl::FromUnixMillis(c.at(1).get<int64_t>());
-      if (until <= now) continue;
-      cooldowns_[c.at(0).get<std::string>()] = until;
-      recovery->cooldowns.emplace_back(c.at(0).get<std::string>(), until);
+      content.cooldowns.emplace_back(c.at(0).get<std::string>(),
+                                     absl::FromUnixMillis(c.at(1).get<int64_t>()));
     }
     for (const json& k : state.at("seen")) {
-      seen_[k.at(0).get<std::string>()] = absl::FromUnixSeconds(k.at(1).get<int64_t>());
+      content.seen.emplace_back(k.at(0).get<std::string>(),
+                                absl::FromUnixSeconds(k.at(1).get<int64_t>()));
     }
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("state.json: ", e.what()));
   }
+  return content;
+}
+
+absl::Status SharedState::LoadLocked(const json& cm, Recovery* recovery) {
+  HT_ASSIGN_OR_RETURN(SharedStateContent content, DecodeStateConfigMap(cm));
+  if (content.skipped > 0) {
+    recovery->skipped_rows += content.skipped;
+    logger_.error("shared state: {} flows do not decode; skipped", content.skipped);
+  }
+  const absl::Time now = absl::Now();
+  for (SharedStateContent::Flow& f : content.flows) {
+    event_json_[f.record.id] = std::move(f.event_json);
+    flows_[f.record.id] = f.record;
+    recovery->unfinished.push_back(std::move(f.record));
+  }
+  for (const auto& [group, until] : content.cooldowns) {
+    if (until <= now) continue;
+    cooldowns_[group] = until;
+    recovery->cooldowns.emplace_back(group, until);
+  }
+  for (const auto& [key, when] : content.seen) seen_[key] = when;
   return absl::OkStatus();
 }
 

@@ -71,6 +71,23 @@ struct SharedStateOptions {
 std::string StateConfigMapName(const std::string& lease_name);
 std::string InboxConfigMapName(const std::string& lease_name, const std::string& identity);
 
+// The shared state as a leader wrote it, decoded (exposed for tests and
+// fuzzing; a new term reads it this way).
+struct SharedStateContent {
+  struct Flow {
+    FlowRecord record;       // with its event
+    std::string event_json;  // the event as stored
+  };
+  std::vector<Flow> flows;
+  std::vector<std::pair<std::string, absl::Time>> cooldowns;  // group -> until
+  std::vector<std::pair<std::string, absl::Time>> seen;       // event key -> when
+  int skipped = 0;  // flows that did not decode (logged, left out)
+};
+// Decodes a state ConfigMap as the API server returns it: nothing for one
+// without a state yet; InvalidArgument naming what is wrong (not gzip, not
+// JSON, another format version, a wrong type).
+absl::StatusOr<SharedStateContent> DecodeStateConfigMap(const nlohmann::json& cm);
+
 // Sizes of the last state written, for metrics and the docs' limits.
 struct SharedStateStats {
   size_t state_bytes = 0;    // the state's JSON as last written

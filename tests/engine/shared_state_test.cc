@@ -86,6 +86,39 @@ TEST_F(SharedStateTest, NamesFollowTheLease) {
   EXPECT_EQ(odd.size(), std::string("ht-inbox-").size() + 16);
 }
 
+TEST(DecodeStateConfigMapTest, RefusesWhatALeaderDidNotWrite) {
+  using nlohmann::json;
+  // No state yet: nothing to resume.
+  ASSERT_OK_AND_ASSIGN(SharedStateContent empty, DecodeStateConfigMap(json{{"data", {}}}));
+  EXPECT_TRUE(empty.flows.empty());
+  auto refused = [](const json& cm) {
+    return std::string(DecodeStateConfigMap(cm).status().message());
+  };
+  EXPECT_THAT(refused(json::array()), ::testing::HasSubstr("not an object"));
+  EXPECT_THAT(refused({{"binaryData", {{"state.json.gz", "not base64!"}}}}),
+              ::testing::HasSubstr("not base64"));
+  EXPECT_THAT(refused({{"binaryData", {{"state.json.gz", "aGVsbG8="}}}}),  // "hello"
+              ::testing::HasSubstr("not complete gzip"));
+  EXPECT_THAT(refused({{"binaryData", {{"state.json.gz", 7}}}}), ::testing::HasSubstr("not a string"));
+}
+
+TEST_F(SharedStateTest, ANewerFormatIsNeverActedOn) {
+  auto a = Replica("engine-0");
+  ASSERT_THAT(a->BeginTerm(nullptr).status(), IsOk());
+  a->EndTerm();
+  // A state written by a newer engine: this one must not resume from it.
+  const std::string path =
+      kube::ResourcePath("", "v1", "configmaps", "hollowtrees", StateConfigMapName("ht"));
+  ASSERT_OK_AND_ASSIGN(nlohmann::json cm, client_->Get(path));
+  cm["binaryData"]["state.json.gz"] = "H4sIANYnFmsC/6tWKkstKs7Mz1OyMqoFAPDJHVoNAAAA";
+  ASSERT_THAT(client_->Request("PUT", path, cm.dump(), "application/json").status(), IsOk());
+  auto b = Replica("engine-1");
+  absl::StatusOr<Recovery> r = b->BeginTerm(nullptr);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("version 2"));
+  EXPECT_FALSE(b->leading());
+}
+
 TEST_F(SharedStateTest, FollowerInboxEventsGoToTheLeaderAndAreRemovedOnceRecorded) {
   auto follower = Replica("engine-1");
   auto leader = Replica("engine-0");

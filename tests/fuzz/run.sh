@@ -31,7 +31,7 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   targets=(prometheus_alerts_fuzzer alertmanager_webhook_fuzzer cloudevents_json_fuzzer
            cloudevents_binary_fuzzer config_fuzzer jwt_fuzzer kubeconfig_fuzzer kube_api_fuzzer
            aws_xml_fuzzer aws_shared_config_fuzzer imds_fuzzer webhook_request_fuzzer
-           aws_event_fuzzer aws_sqs_fuzzer)
+           aws_event_fuzzer aws_sqs_fuzzer ha_state_fuzzer)
 fi
 
 cxx="$(command -v clang++-14 || true)"

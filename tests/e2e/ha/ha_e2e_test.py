@@ -404,7 +404,10 @@ def test_only_the_leader_polls_sqs(stack):
     expect(stack.stop(cluster.engines[leader].process) == 0, "SIGTERM exit code")
     successor = cluster.leader(exclude=(leader,))
     send_test_notification()
-    poll(lambda: received(cluster.engines[successor]) > 0 or None, WAIT,
+    # The old leader's long poll, cut when it stopped, may still be open on
+    # the queue's side and take the message (SQS does the same): it then
+    # comes back after its visibility timeout (30 s).
+    poll(lambda: received(cluster.engines[successor]) > 0 or None, WAIT + 35,
          f"{successor} taking it once it leads")
     for identity, engine in cluster.live().items():
         if identity != successor:
