@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
+#include "lib/common/json_int.h"
 #include "lib/common/rfc3339.h"
 #include "nlohmann/json.hpp"
 
@@ -209,7 +210,7 @@ absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
     e->subject = j.value("subject", "");
     e->datacontenttype = j.value("datacontenttype", "");
     e->dataschema = j.value("dataschema", "");
-    if (!j.at("time_ns").is_null()) e->time = absl::FromUnixNanos(j.at("time_ns").get<int64_t>());
+    if (!j.at("time_ns").is_null()) e->time = absl::FromUnixNanos(JsonInteger<int64_t>(j.at("time_ns")));
     if (j.contains("extensions")) {
       e->extensions = j.at("extensions").get<std::vector<std::pair<std::string, std::string>>>();
     }
@@ -240,12 +241,12 @@ absl::StatusOr<EventPtr> EventFromJson(absl::string_view text) {
     }
     e->labels = j.at("labels").get<Labels>();
     e->status = j.at("resolved").get<bool>() ? AlertStatus::kResolved : AlertStatus::kFiring;
-    const int intake = j.at("intake").get<int>();
+    const int intake = JsonInteger<int>(j.at("intake"));
     if (intake < 0 || intake > static_cast<int>(IntakeSource::kSqs)) {
       return absl::InvalidArgumentError("journal event has an unknown intake");
     }
     e->intake = static_cast<IntakeSource>(intake);
-    e->received = absl::FromUnixNanos(j.at("received_ns").get<int64_t>());
+    e->received = absl::FromUnixNanos(JsonInteger<int64_t>(j.at("received_ns")));
     return EventPtr(std::move(e));
   } catch (const std::exception& ex) {  // nlohmann and std::stoull
     return absl::InvalidArgumentError(absl::StrCat("journal event: ", ex.what()));

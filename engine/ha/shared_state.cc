@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "lib/common/json_int.h"
 #include "lib/common/json_escape.h"
 #include "lib/common/logging.h"
 #include "lib/common/rfc3339.h"
@@ -550,13 +551,13 @@ absl::StatusOr<SharedStateContent> DecodeStateConfigMap(const json& cm) {
     }
     for (const json& c : state.at("cooldowns")) {
       content.cooldowns.emplace_back(c.at(0).get<std::string>(),
-                                     absl::FromUnixMillis(c.at(1).get<int64_t>()));
+                                     absl::FromUnixMillis(JsonInteger<int64_t>(c.at(1))));
     }
     for (const json& k : state.at("seen")) {
       content.seen.emplace_back(k.at(0).get<std::string>(),
-                                absl::FromUnixSeconds(k.at(1).get<int64_t>()));
+                                absl::FromUnixSeconds(JsonInteger<int64_t>(k.at(1))));
     }
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // nlohmann's, and JsonInteger's
     return absl::InvalidArgumentError(absl::StrCat("state.json: ", e.what()));
   }
   return content;

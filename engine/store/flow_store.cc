@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "lib/common/json_int.h"
 #include "lib/common/rfc3339.h"
 #include "nlohmann/json.hpp"
 
@@ -143,27 +144,27 @@ absl::Status FlowStateFromJson(absl::string_view text, FlowRecord* r) {
     r->id = j.at("id").get<std::string>();
     r->rule = j.at("rule").get<std::string>();
     r->group_key = j.at("group_key").get<std::string>();
-    const int state = j.at("state").get<int>();
+    const int state = JsonInteger<int>(j.at("state"));
     if (state < 0 || state > static_cast<int>(FlowState::kFailed)) {
       return absl::InvalidArgumentError("journal flow has an unknown state");
     }
     r->state = static_cast<FlowState>(state);
-    r->step = j.at("step").get<size_t>();
+    r->step = JsonInteger<size_t>(j.at("step"));
     r->steps.clear();
     for (const auto& s : j.at("steps")) {
-      const int st = s.at(1).get<int>();
+      const int st = JsonInteger<int>(s.at(1));
       if (st < 0 || st > static_cast<int>(StepState::kFailed)) {
         return absl::InvalidArgumentError("journal flow has an unknown step state");
       }
-      r->steps.push_back({s.at(0).get<std::string>(), static_cast<StepState>(st), s.at(2).get<int>(),
+      r->steps.push_back({s.at(0).get<std::string>(), static_cast<StepState>(st), JsonInteger<int>(s.at(2)),
                           s.at(3).get<std::string>()});
     }
     if (r->steps.empty() || r->step >= r->steps.size()) {
       return absl::InvalidArgumentError("journal flow has no such step");
     }
     r->error = j.at("error").get<std::string>();
-    r->created = absl::FromUnixNanos(j.at("created_ns").get<int64_t>());
-    r->updated = absl::FromUnixNanos(j.at("updated_ns").get<int64_t>());
+    r->created = absl::FromUnixNanos(JsonInteger<int64_t>(j.at("created_ns")));
+    r->updated = absl::FromUnixNanos(JsonInteger<int64_t>(j.at("updated_ns")));
     return absl::OkStatus();
   } catch (const std::exception& ex) {  // nlohmann and std::stoull
     return absl::InvalidArgumentError(absl::StrCat("journal flow: ", ex.what()));

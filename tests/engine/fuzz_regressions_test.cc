@@ -8,6 +8,7 @@
 #include "engine/http/jwt.h"
 #include "lib/common/rfc3339.h"
 #include "engine/rules/ruleset.h"
+#include "engine/store/flow_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -159,6 +160,36 @@ TEST(FuzzRegressionTest, ConfigurationMustBeUtf8) {
       "rules:\n  - name: dr\xc3\xa4in\n    event_type: t\n    action_plugins: [p]\n";
   ASSERT_OK_AND_ASSIGN(Config config, ParseConfig(good, "rules.yaml"));
   EXPECT_THAT(Ruleset::Build(std::move(config))->ToJson(), HasSubstr("dr\xc3\xa4in"));
+}
+
+// Found by ha_state_fuzzer: a flow's or an event's times and counters read
+// with nlohmann's get<int64_t>() from a float out of range (1.79664e+29) is
+// undefined behaviour (UBSan: outside the range of representable values).
+// The journal's rows and the shared state both carry them; now only JSON
+// integers that fit are taken, anything else refuses the record.
+TEST(FuzzRegressionTest, IntegersInStoredRecordsMustBeIntegers) {
+  const std::string flow =
+      R"({"id":"f","rule":"r","group_key":"g","state":1,"step":0,"steps":[["p",1,1,""]],)"
+      R"("error":"","created_ns":CREATED,"updated_ns":0})";
+  auto with = [&](const std::string& created) {
+    std::string text = flow;
+    text.replace(text.find("CREATED"), 7, created);
+    FlowRecord r;
+    return FlowStateFromJson(text, &r);
+  };
+  EXPECT_THAT(with("1796637600000000000"), IsOk());
+  for (const char* bad : {"1.79664e+29", "1.5", "\"7\"", "18446744073709551615"}) {
+    EXPECT_THAT(with(bad), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
+  }
+  FlowRecord r;
+  EXPECT_THAT(FlowStateFromJson(R"({"id":"f","rule":"r","group_key":"g","state":1e30,"step":0,)"
+                                R"("steps":[["p",1,1,""]],"error":"","created_ns":0,"updated_ns":0})",
+                                &r),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(EventFromJson(R"({"id":"1","source":"s","type":"t","time_ns":1e300,"labels":[],)"
+                            R"("resolved":false,"intake":0,"received_ns":0,"data":""})")
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace
